@@ -1,0 +1,174 @@
+/* Aho-Corasick multi-literal scanner: see acscan.h. */
+#include "acscan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "textutil.h"
+
+struct acscan {
+    uint8_t cls[256];   /* byte -> alphabet class; 0 for bytes in no literal */
+    size_t ncls;
+    size_t nstates;
+    int32_t *next;      /* nstates * ncls transitions */
+    uint32_t *out_start; /* per state: index into outs */
+    uint32_t *out_len;
+    uint32_t *outs;     /* ids reported per state, own and inherited through fail links */
+};
+
+void acscan_free(acscan *ac)
+{
+    if (ac == NULL)
+        return;
+    free(ac->next);
+    free(ac->out_start);
+    free(ac->out_len);
+    free(ac->outs);
+    free(ac);
+}
+
+static void make_classes(acscan *ac, const char *const *lits, size_t n)
+{
+    ac->ncls = 1;
+    for (size_t i = 0; i < n; i++) {
+        for (const unsigned char *p = (const unsigned char *)lits[i]; *p; p++) {
+            unsigned char c = textutil_lower(*p);
+            if (ac->cls[c] == 0 && ac->ncls < 255) {
+                ac->cls[c] = (uint8_t)ac->ncls++;
+                if (c >= 'a' && c <= 'z')
+                    ac->cls[c - 32] = ac->cls[c];
+            }
+        }
+    }
+}
+
+/* Builds the trie; terminal ids are kept per state in own_ids (a linked list through
+ * own_next, -1 terminated). */
+static void build_trie(acscan *ac, const char *const *lits, size_t n, int32_t *own_head,
+                       int32_t *own_next)
+{
+    ac->nstates = 1;
+    for (size_t i = 0; i < n; i++) {
+        int32_t s = 0;
+        for (const unsigned char *p = (const unsigned char *)lits[i]; *p; p++) {
+            int32_t *t = &ac->next[(size_t)s * ac->ncls + ac->cls[*p]];
+            if (*t <= 0)
+                *t = (int32_t)ac->nstates++;
+            s = *t;
+        }
+        own_next[i] = own_head[s];
+        own_head[s] = (int32_t)i;
+    }
+}
+
+static size_t own_count(const int32_t *own_head, const int32_t *own_next, int32_t s)
+{
+    size_t k = 0;
+    for (int32_t i = own_head[s]; i >= 0; i = own_next[i])
+        k++;
+    return k;
+}
+
+/* Breadth-first: fail links, full transitions, and output lists. */
+/* Makes room for `extra` more output ids. Returns 0 or -1. */
+static int outs_reserve(acscan *ac, size_t *cap, size_t used, size_t extra)
+{
+    if (used + extra <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < used + extra)
+        ncap *= 2;
+    uint32_t *o = realloc(ac->outs, ncap * sizeof *o);
+    if (o == NULL)
+        return -1;
+    ac->outs = o;
+    *cap = ncap;
+    return 0;
+}
+
+static int link_states(acscan *ac, const uint32_t *ids, const int32_t *own_head,
+                       const int32_t *own_next)
+{
+    int32_t *queue = malloc(ac->nstates * sizeof *queue);
+    int32_t *fail = calloc(ac->nstates, sizeof *fail);
+    int rc = -1;
+    size_t head = 0, tail = 0, used = 0, cap = 0;
+    if (queue == NULL || fail == NULL)
+        goto done;
+    queue[tail++] = 0;
+    while (head < tail) {
+        int32_t s = queue[head++];
+        int32_t *row = &ac->next[(size_t)s * ac->ncls];
+        const int32_t *frow = &ac->next[(size_t)fail[s] * ac->ncls];
+        for (size_t c = 0; c < ac->ncls; c++) {
+            if (row[c] > 0) {
+                fail[row[c]] = s == 0 ? 0 : frow[c];
+                queue[tail++] = row[c];
+            } else {
+                row[c] = s == 0 ? 0 : frow[c];
+            }
+        }
+        int32_t f = s == 0 ? 0 : fail[s];
+        size_t inherit = s == 0 ? 0 : ac->out_len[f];
+        if (outs_reserve(ac, &cap, used, own_count(own_head, own_next, s) + inherit) != 0)
+            goto done;
+        ac->out_start[s] = (uint32_t)used;
+        for (int32_t i = own_head[s]; i >= 0; i = own_next[i])
+            ac->outs[used++] = ids[i];
+        for (size_t k = 0; k < inherit; k++)
+            ac->outs[used++] = ac->outs[ac->out_start[f] + k];
+        ac->out_len[s] = (uint32_t)(used - ac->out_start[s]);
+    }
+    rc = 0;
+done:
+    free(queue);
+    free(fail);
+    return rc;
+}
+
+acscan *acscan_build(const char *const *lits, const uint32_t *ids, size_t n)
+{
+    acscan *ac = calloc(1, sizeof *ac);
+    size_t maxstates = 1;
+    for (size_t i = 0; i < n; i++)
+        maxstates += strlen(lits[i]);
+    int32_t *own_head = malloc(maxstates * sizeof *own_head);
+    int32_t *own_next = malloc((n ? n : 1) * sizeof *own_next);
+    if (ac == NULL || own_head == NULL || own_next == NULL)
+        goto fail;
+    memset(own_head, 0xff, maxstates * sizeof *own_head);
+    make_classes(ac, lits, n);
+    ac->next = calloc(maxstates * ac->ncls, sizeof *ac->next);
+    ac->out_start = calloc(maxstates, sizeof *ac->out_start);
+    ac->out_len = calloc(maxstates, sizeof *ac->out_len);
+    if (ac->next == NULL || ac->out_start == NULL || ac->out_len == NULL)
+        goto fail;
+    build_trie(ac, lits, n, own_head, own_next);
+    if (link_states(ac, ids, own_head, own_next) != 0)
+        goto fail;
+    free(own_head);
+    free(own_next);
+    return ac;
+fail:
+    free(own_head);
+    free(own_next);
+    acscan_free(ac);
+    return NULL;
+}
+
+void acscan_run(const acscan *ac, const char *text, size_t len, uint64_t *hits)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    const int32_t *next = ac->next;
+    size_t ncls = ac->ncls;
+    int32_t s = 0;
+    for (size_t i = 0; i < len; i++) {
+        s = next[(size_t)s * ncls + ac->cls[p[i]]];
+        uint32_t k = ac->out_len[s];
+        if (k == 0)
+            continue;
+        const uint32_t *o = ac->outs + ac->out_start[s];
+        for (uint32_t j = 0; j < k; j++)
+            hits[o[j] >> 6] |= UINT64_C(1) << (o[j] & 63);
+    }
+}

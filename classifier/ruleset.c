@@ -1,0 +1,412 @@
+/*
+ * Rule-set loading and compilation: read every file, then compile each pattern once with
+ * JIT, bind meta names, put meta rules in dependency order, and build the literal
+ * prefilter. After this the rule set is read-only.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "literals.h"
+#include "ruleset.h"
+
+#define RULE_FILE_MAX (4 * 1024 * 1024)
+
+static intake_ruleset *ruleset_new(void)
+{
+    intake_ruleset *rs = calloc(1, sizeof *rs);
+    if (rs == NULL)
+        return NULL;
+    rs->default_category = INTAKE_CAT_OTHER;
+    rs->flag_threshold = 1.0;
+    return rs;
+}
+
+static void rule_free(struct rule *r)
+{
+    free(r->name);
+    free(r->describe);
+    free(r->pattern);
+    free(r->meta_src);
+    for (size_t i = 0; i < r->nexamples; i++)
+        free(r->examples[i].text);
+    free(r->examples);
+    pcre2_code_free(r->re);
+    meta_free(r->meta);
+}
+
+void intake_ruleset_free(intake_ruleset *rs)
+{
+    if (rs == NULL)
+        return;
+    for (size_t i = 0; i < rs->n; i++)
+        rule_free(&rs->rules[i]);
+    free(rs->rules);
+    for (size_t i = 0; i < rs->nfiles; i++)
+        free(rs->files[i]);
+    free(rs->files);
+    free(rs->always);
+    free(rs->meta_order);
+    acscan_free(rs->ac);
+    free(rs);
+}
+
+long ruleset_find(const intake_ruleset *rs, const char *name)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        if (strcmp(rs->rules[i].name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Keeps a copy of a file name for the rules that come from it. Returns it, or NULL. */
+static const char *keep_file_name(intake_ruleset *rs, const char *name)
+{
+    char **files = realloc(rs->files, (rs->nfiles + 1) * sizeof *files);
+    if (files == NULL)
+        return NULL;
+    rs->files = files;
+    files[rs->nfiles] = strdup(name);
+    return files[rs->nfiles] ? files[rs->nfiles++] : NULL;
+}
+
+/* ---- compilation ------------------------------------------------------------------- */
+
+static int compile_pattern(struct rule *r, intake_diag *diag)
+{
+    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF;
+    if (!r->match_case)
+        opts |= PCRE2_CASELESS;
+    int err;
+    PCRE2_SIZE off;
+    r->re = pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED, opts, &err, &off,
+                          NULL);
+    if (r->re == NULL) {
+        PCRE2_UCHAR msg[160];
+        pcre2_get_error_message(err, msg, sizeof msg);
+        if (intake_diag_add(diag, "%s:%d: rule %s: bad pattern at offset %zu: %s", r->file,
+                            r->line, r->name, (size_t)off, (const char *)msg) != 0)
+            return -1;
+        return 1;
+    }
+    /* Without JIT (an unsupported CPU) the interpreter runs the same pattern, slower. */
+    (void)pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);
+    return 0;
+}
+
+static int bind_meta(intake_ruleset *rs, struct rule *r, intake_diag *diag)
+{
+    int problems = 0;
+    for (size_t i = 0; i < meta_name_count(r->meta); i++) {
+        const char *name = meta_name(r->meta, i);
+        long idx = ruleset_find(rs, name);
+        if (idx < 0) {
+            if (intake_diag_add(diag, "%s:%d: rule %s: meta refers to unknown rule %s",
+                                r->file, r->line, r->name, name) != 0)
+                return -1;
+            problems++;
+            continue;
+        }
+        meta_bind(r->meta, i, (uint32_t)idx);
+    }
+    return problems;
+}
+
+/* Depth-first visit for the dependency order. mark: 0 new, 1 on the path, 2 done. */
+static int order_visit(intake_ruleset *rs, uint32_t i, uint8_t *mark, intake_diag *diag)
+{
+    struct rule *r = &rs->rules[i];
+    if (r->meta == NULL || mark[i] == 2)
+        return 0;
+    if (mark[i] == 1) {
+        if (intake_diag_add(diag, "%s:%d: rule %s: meta rules refer to each other in a loop",
+                            r->file, r->line, r->name) != 0)
+            return -1;
+        return 1;
+    }
+    mark[i] = 1;
+    for (size_t k = 0; k < meta_name_count(r->meta); k++) {
+        int rc = order_visit(rs, meta_bound(r->meta, k), mark, diag);
+        if (rc != 0)
+            return rc;
+    }
+    mark[i] = 2;
+    rs->meta_order[rs->nmeta++] = i;
+    return 0;
+}
+
+static int order_metas(intake_ruleset *rs, intake_diag *diag)
+{
+    uint8_t *mark = calloc(rs->n ? rs->n : 1, 1);
+    rs->meta_order = malloc((rs->n ? rs->n : 1) * sizeof *rs->meta_order);
+    if (mark == NULL || rs->meta_order == NULL) {
+        free(mark);
+        return -1;
+    }
+    int problems = 0;
+    for (uint32_t i = 0; i < rs->n && problems >= 0; i++) {
+        int rc = order_visit(rs, i, mark, diag);
+        problems = rc < 0 ? -1 : problems + rc;
+    }
+    free(mark);
+    return problems;
+}
+
+/* Literal lists for the prefilter, growing as rules are added. */
+struct litlist {
+    char **s;
+    uint32_t *id;
+    size_t n;
+    size_t cap;
+};
+
+static int litlist_take(struct litlist *ll, lit_set *ls, uint32_t id)
+{
+    if (ll->n + ls->n > ll->cap) {
+        size_t cap = ll->cap ? ll->cap : 256;
+        while (cap < ll->n + ls->n)
+            cap *= 2;
+        char **s = realloc(ll->s, cap * sizeof *s);
+        if (s != NULL)
+            ll->s = s;
+        uint32_t *idv = realloc(ll->id, cap * sizeof *idv);
+        if (idv != NULL)
+            ll->id = idv;
+        if (s == NULL || idv == NULL)
+            return -1;
+        ll->cap = cap;
+    }
+    for (size_t i = 0; i < ls->n; i++) {
+        ll->s[ll->n] = ls->s[i];
+        ll->id[ll->n++] = id;
+    }
+    free(ls->s);
+    *ls = (lit_set){0};
+    return 0;
+}
+
+static bool field_prefiltered(enum rule_field f)
+{
+    return f == FIELD_SUBJECT || f == FIELD_BODY || f == FIELD_TEXT;
+}
+
+/* Gives each text rule its literals, or puts it on the always-run list. */
+static int build_prefilter(intake_ruleset *rs)
+{
+    struct litlist ll = {0};
+    int rc = -1;
+    for (uint32_t i = 0; i < rs->n; i++) {
+        struct rule *r = &rs->rules[i];
+        if (r->pattern == NULL)
+            continue;
+        lit_set ls = {0};
+        if (field_prefiltered(r->field) &&
+            literals_required(r->pattern, strlen(r->pattern), &ls) != 0)
+            goto done;
+        r->prefiltered = ls.ok && ls.n > 0;
+        if (!r->prefiltered)
+            rs->always[i >> 6] |= UINT64_C(1) << (i & 63);
+        else if (litlist_take(&ll, &ls, i) != 0) {
+            lit_set_free(&ls);
+            goto done;
+        }
+    }
+    rs->ac = acscan_build((const char *const *)ll.s, ll.id, ll.n);
+    rc = rs->ac ? 0 : -1;
+done:
+    for (size_t i = 0; i < ll.n; i++)
+        free(ll.s[i]);
+    free(ll.s);
+    free(ll.id);
+    return rc;
+}
+
+int ruleset_compile(intake_ruleset *rs, intake_diag *diag)
+{
+    int problems = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        struct rule *r = &rs->rules[i];
+        int rc = r->pattern ? compile_pattern(r, diag) : r->meta ? bind_meta(rs, r, diag) : 0;
+        if (rc < 0)
+            return -1;
+        problems += rc;
+    }
+    if (problems)
+        return problems;
+    int rc = order_metas(rs, diag);
+    if (rc != 0)
+        return rc;
+    rs->words = (rs->n + 63) / 64 + 1;
+    rs->always = calloc(rs->words, sizeof *rs->always);
+    if (rs->always == NULL || build_prefilter(rs) != 0)
+        return -1;
+    return 0;
+}
+
+/* ---- loading --------------------------------------------------------------------- */
+
+static int report_oom(intake_diag *diag)
+{
+    intake_diag_add(diag, "out of memory while loading rules");
+    return -1;
+}
+
+static int finish_load(intake_ruleset *rs, int problems, intake_ruleset **out,
+                       intake_diag *diag)
+{
+    if (problems == 0)
+        problems = ruleset_compile(rs, diag);
+    if (problems != 0) {
+        if (problems < 0)
+            report_oom(diag);
+        intake_ruleset_free(rs);
+        return -1;
+    }
+    *out = rs;
+    return 0;
+}
+
+int intake_ruleset_load_text(const char *filename, const char *text, intake_ruleset **out,
+                             intake_diag *diag)
+{
+    *out = NULL;
+    intake_ruleset *rs = ruleset_new();
+    const char *file = rs ? keep_file_name(rs, filename) : NULL;
+    if (file == NULL) {
+        intake_ruleset_free(rs);
+        return report_oom(diag);
+    }
+    return finish_load(rs, ruleset_parse_text(rs, file, text, diag), out, diag);
+}
+
+/* Reads a whole file into a new NUL-terminated string (the caller frees it). Returns
+ * NULL with a message in diag on failure. */
+static char *read_file(const char *path, intake_diag *diag)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        intake_diag_add(diag, "%s: cannot open", path);
+        return NULL;
+    }
+    char *buf = malloc(RULE_FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, RULE_FILE_MAX + 1, f) : 0;
+    bool bad = buf == NULL || ferror(f) || n > RULE_FILE_MAX || memchr(buf, '\0', n);
+    fclose(f);
+    if (bad) {
+        intake_diag_add(diag, "%s: cannot read (over 4 MiB, binary, or I/O error)", path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static bool is_rules_file(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] != '.' && n > 6 && strcmp(name + n - 6, ".rules") == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists the *.rules files of dir in name order into *names (each owned). Returns the count
+ * or -1. */
+static long list_rule_files(const char *dir, char ***names, intake_diag *diag)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        intake_diag_add(diag, "%s: cannot open rules folder", dir);
+        return -1;
+    }
+    char **v = NULL;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_rules_file(e->d_name))
+            continue;
+        char **nv = realloc(v, (size_t)(n + 1) * sizeof *nv);
+        if (nv == NULL || (nv[n] = strdup(e->d_name)) == NULL) {
+            v = nv ? nv : v;
+            n = -n - 1;
+            break;
+        }
+        v = nv;
+        n++;
+    }
+    closedir(d);
+    if (n < 0) {
+        for (long i = 0; i < -n - 1; i++)
+            free(v[i]);
+        free(v);
+        return report_oom(diag);
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_str);
+    *names = v;
+    return n;
+}
+
+static int load_one(intake_ruleset *rs, const char *dir, const char *name, intake_diag *diag)
+{
+    size_t plen = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(plen);
+    if (path == NULL)
+        return -1;
+    snprintf(path, plen, "%s/%s", dir, name);
+    const char *file = keep_file_name(rs, path);
+    char *text = file ? read_file(path, diag) : NULL;
+    int rc = file == NULL ? -1 : text == NULL ? 1 : ruleset_parse_text(rs, file, text, diag);
+    free(text);
+    free(path);
+    return rc;
+}
+
+int intake_ruleset_load_dir(const char *dir, intake_ruleset **out, intake_diag *diag)
+{
+    *out = NULL;
+    char **names = NULL;
+    long n = list_rule_files(dir, &names, diag);
+    if (n < 0)
+        return -1;
+    intake_ruleset *rs = ruleset_new();
+    int problems = rs ? 0 : -1;
+    if (n == 0 && rs) {
+        intake_diag_add(diag, "%s: no *.rules files", dir);
+        problems = 1;
+    }
+    for (long i = 0; i < n && problems >= 0; i++) {
+        int rc = load_one(rs, dir, names[i], diag);
+        problems = rc < 0 ? -1 : problems + rc;
+    }
+    for (long i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    if (rs == NULL)
+        return report_oom(diag);
+    return finish_load(rs, problems, out, diag);
+}
+
+/* ---- accessors ------------------------------------------------------------------- */
+
+size_t intake_ruleset_count(const intake_ruleset *rs)
+{
+    return rs->n;
+}
+
+const char *intake_rule_name(const intake_ruleset *rs, size_t i)
+{
+    return i < rs->n ? rs->rules[i].name : NULL;
+}
+
+const char *intake_rule_describe(const intake_ruleset *rs, size_t i)
+{
+    return i < rs->n ? rs->rules[i].describe : NULL;
+}
+
+bool intake_rule_has_prefilter(const intake_ruleset *rs, size_t i)
+{
+    return i < rs->n && rs->rules[i].prefiltered;
+}

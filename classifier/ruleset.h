@@ -1,0 +1,86 @@
+/*
+ * The compiled rule set (internal to the classifier). Everything here is written while a
+ * rule set loads and only read afterwards.
+ */
+#ifndef INTAKE_RULESET_H
+#define INTAKE_RULESET_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "acscan.h"
+#include "intake/classifier.h"
+#include "meta.h"
+
+enum rule_field {
+    FIELD_SUBJECT,
+    FIELD_BODY,
+    FIELD_TEXT,
+    FIELD_FROM,
+    FIELD_FROM_NAME,
+    FIELD_CHANNEL,
+    FIELD_PUBLIC,
+    FIELD_NONE
+};
+
+struct example {
+    char *text; /* owned */
+    bool positive;
+    int line;
+};
+
+struct rule {
+    char *name;     /* owned */
+    char *describe; /* owned */
+    char *pattern;  /* owned; NULL for meta rules */
+    char *meta_src; /* owned; NULL for pattern rules */
+    const char *file; /* owned by the rule set's file list */
+    int line;
+    enum rule_field field;
+    bool match_case;
+    bool has_score;
+    double weight[INTAKE_TARGET_COUNT];
+    struct example *examples; /* owned */
+    size_t nexamples;
+    pcre2_code *re;  /* owned */
+    meta_expr *meta; /* owned */
+    bool prefiltered;
+};
+
+#define RULESET_MAX_SCAN 65536 /* bytes of each field the rules look at */
+
+struct intake_ruleset {
+    struct rule *rules; /* owned, in file order */
+    size_t n;
+    size_t cap;
+    char **files; /* owned file names */
+    size_t nfiles;
+    int default_category;
+    double flag_threshold;
+    size_t words;        /* 64-bit words in a rule bitmap */
+    uint64_t *always;    /* pattern rules run on every message (no prefilter) */
+    uint32_t *meta_order; /* meta rules in dependency order */
+    size_t nmeta;
+    acscan *ac; /* prefilter over the text field */
+};
+
+/* rules_parse.c: reads one file's text into rs (appending rules, applying settings).
+ * Returns the number of problems found (each added to diag), or -1 when memory runs
+ * out. */
+int ruleset_parse_text(intake_ruleset *rs, const char *file, const char *text,
+                       intake_diag *diag);
+
+/* ruleset.c: compiles patterns, binds meta names, orders metas, builds the prefilter.
+ * Returns the number of problems found (each added to diag), or -1 on out of memory. */
+int ruleset_compile(intake_ruleset *rs, intake_diag *diag);
+
+/* ruleset.c: index of the rule named `name`, or -1. */
+long ruleset_find(const intake_ruleset *rs, const char *name);
+
+/* scan.c: the bytes of `field` of the prepared message held by a scanner. */
+const char *scanner_field(const intake_scanner *sc, enum rule_field field, size_t *len);
+
+/* scan.c: true when rule i fired in the scanner's last classification. */
+bool scanner_fired(const intake_scanner *sc, uint32_t i);
+
+#endif
