@@ -1,0 +1,167 @@
+/* The literal prefilter: extraction from patterns, the Aho-Corasick scan, and soundness
+ * (a rule whose pattern matches a text is never skipped) over the shipped rules. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acscan.h"
+#include "intake/normalise.h"
+#include "literals.h"
+#include "ruleset.h"
+
+/* Extracts the literals of `pattern` as a sorted, space-joined string ("" = none). */
+static char *lits(const char *pattern)
+{
+    static char out[512];
+    lit_set ls;
+    assert_int_equal(literals_required(pattern, strlen(pattern), &ls), 0);
+    out[0] = '\0';
+    for (size_t i = 0; i < ls.n; i++) {
+        for (size_t j = i + 1; j < ls.n; j++)
+            if (strcmp(ls.s[j], ls.s[i]) < 0) {
+                char *t = ls.s[i];
+                ls.s[i] = ls.s[j];
+                ls.s[j] = t;
+            }
+        if (i)
+            strcat(out, " ");
+        strcat(out, ls.s[i]);
+    }
+    lit_set_free(&ls);
+    return out;
+}
+
+static void extracts_required_literals(void **state)
+{
+    (void)state;
+    assert_string_equal(lits("\\bthank you\\b"), "thank you");
+    assert_string_equal(lits("\\b(?:reported|chased)\\b.{0,40}\\btimes\\b"), "times");
+    assert_string_equal(lits("\\b(?:reported|chased|rang)\\b"), "chased rang reported");
+    assert_string_equal(lits("Leak(?:s|ing)?"), "leak");
+    assert_string_equal(lits("colou?r"), "colo");
+    assert_string_equal(lits("ab+c"), "ab");
+    assert_string_equal(lits("(?i)MOULD"), "mould");
+    assert_string_equal(lits("\\bgas\\s+leak"), "leak");
+    assert_string_equal(lits("fire\\.exit"), "fire.exit");
+    assert_string_equal(lits("a|b|\\w+"), "");          /* a branch with no literal */
+    assert_string_equal(lits("\\w+@\\w+"), "@");
+    assert_string_equal(lits("(?:abc)?xyz"), "xyz");
+    assert_string_equal(lits("(?:abc)*"), "");
+    assert_string_equal(lits("(?!never)ok"), "ok");     /* lookarounds require nothing */
+    assert_string_equal(lits("\\Qa.b\\E"), "");         /* not understood: no prefilter */
+    assert_string_equal(lits("(?x) a b"), "");
+    assert_string_equal(lits("caf\xc3\xa9s"), "caf");   /* stops at non-ASCII */
+    assert_string_equal(lits("[abc]def"), "def");
+    assert_string_equal(lits("x{2,3}yz"), "yz");
+    assert_string_equal(lits("a{,3}b"), "");            /* ambiguous across versions */
+    assert_string_equal(lits("(unclosed"), "");
+}
+
+static void scans_all_literals(void **state)
+{
+    (void)state;
+    const char *l[] = {"he", "she", "his", "hers", "x"};
+    const uint32_t ids[] = {0, 1, 2, 3, 70};
+    acscan *ac = acscan_build(l, ids, 5);
+    assert_non_null(ac);
+    uint64_t hits[2] = {0, 0};
+    acscan_run(ac, "USHERS", 6, hits);
+    assert_int_equal(hits[0], (1u << 0) | (1u << 1) | (1u << 3));
+    assert_int_equal(hits[1], 0);
+    hits[0] = hits[1] = 0;
+    acscan_run(ac, "a his\xff x", 8, hits);
+    assert_int_equal(hits[0], 1u << 2);
+    assert_int_equal(hits[1], UINT64_C(1) << 6);
+    acscan_free(ac);
+    ac = acscan_build(NULL, NULL, 0);
+    assert_non_null(ac);
+    acscan_run(ac, "anything", 8, hits);
+    acscan_free(ac);
+}
+
+/* Texts to check soundness on: every body in the project's regression set, plus each
+ * rule's own examples. */
+static size_t load_texts(char ***out)
+{
+    FILE *f = fopen(INTAKE_FIXTURES "/regression.jsonl", "r");
+    assert_non_null(f);
+    char **v = NULL;
+    size_t n = 0;
+    char line[65536];
+    while (fgets(line, sizeof line, f)) {
+        json_t *o = json_loads(line, 0, NULL);
+        const char *body = json_string_value(json_object_get(o, "body"));
+        if (body) {
+            v = realloc(v, (n + 1) * sizeof *v);
+            v[n++] = strdup(body);
+        }
+        json_decref(o);
+    }
+    fclose(f);
+    *out = v;
+    return n;
+}
+
+static void check_text(const intake_ruleset *rs, pcre2_match_data *md, const char *raw,
+                       size_t *checked)
+{
+    intake_buf b = {0};
+    assert_int_equal(intake_normalise_body(raw, strlen(raw), 1 << 20, RULESET_MAX_SCAN, &b), 0);
+    uint64_t *hits = calloc(rs->words, sizeof *hits);
+    acscan_run(rs->ac, b.data, b.len, hits);
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct rule *r = &rs->rules[i];
+        if (!r->prefiltered)
+            continue;
+        int rc = pcre2_match(r->re, (PCRE2_SPTR)b.data, b.len, 0, 0, md, NULL);
+        if (rc >= 0 && !((hits[i >> 6] >> (i & 63)) & 1))
+            fail_msg("prefilter skips rule %s on a text its pattern matches", r->name);
+        (*checked)++;
+    }
+    free(hits);
+    intake_buf_free(&b);
+}
+
+static void prefilter_is_sound_on_shipped_rules(void **state)
+{
+    (void)state;
+    intake_ruleset *rs;
+    intake_diag d = {0};
+    assert_int_equal(intake_ruleset_load_dir(INTAKE_RULES_DIR, &rs, &d), 0);
+    char **texts;
+    size_t n = load_texts(&texts);
+    assert_true(n > 50);
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    size_t checked = 0, prefiltered = 0;
+    for (size_t i = 0; i < n; i++) {
+        check_text(rs, md, texts[i], &checked);
+        free(texts[i]);
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        prefiltered += rs->rules[i].prefiltered;
+        for (size_t k = 0; k < rs->rules[i].nexamples; k++)
+            check_text(rs, md, rs->rules[i].examples[k].text, &checked);
+    }
+    free(texts);
+    pcre2_match_data_free(md);
+    /* Most text rules must have a prefilter, or speed is lost. */
+    assert_true(prefiltered * 10 >= rs->n * 6);
+    assert_true(checked > 1000);
+    intake_ruleset_free(rs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(extracts_required_literals),
+        cmocka_unit_test(scans_all_literals),
+        cmocka_unit_test(prefilter_is_sound_on_shipped_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
