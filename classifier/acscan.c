@@ -6,6 +6,8 @@
 
 #include "textutil.h"
 
+#define OUT_FLAG 0x40000000 /* in a transition: the target state reports ids */
+
 struct acscan {
     uint8_t cls[256];   /* byte -> alphabet class; 0 for bytes in no literal */
     size_t ncls;
@@ -126,6 +128,15 @@ done:
     return rc;
 }
 
+/* Marks every transition into a state with output, so the scan loop reads one table. */
+static void flag_outputs(acscan *ac)
+{
+    size_t cells = ac->nstates * ac->ncls;
+    for (size_t i = 0; i < cells; i++)
+        if (ac->out_len[ac->next[i]] > 0)
+            ac->next[i] |= OUT_FLAG;
+}
+
 acscan *acscan_build(const char *const *lits, const uint32_t *ids, size_t n)
 {
     acscan *ac = calloc(1, sizeof *ac);
@@ -146,6 +157,7 @@ acscan *acscan_build(const char *const *lits, const uint32_t *ids, size_t n)
     build_trie(ac, lits, n, own_head, own_next);
     if (link_states(ac, ids, own_head, own_next) != 0)
         goto fail;
+    flag_outputs(ac);
     free(own_head);
     free(own_next);
     return ac;
@@ -164,11 +176,11 @@ void acscan_run(const acscan *ac, const char *text, size_t len, uint64_t *hits)
     int32_t s = 0;
     for (size_t i = 0; i < len; i++) {
         s = next[(size_t)s * ncls + ac->cls[p[i]]];
-        uint32_t k = ac->out_len[s];
-        if (k == 0)
+        if (!(s & OUT_FLAG))
             continue;
+        s &= ~OUT_FLAG;
         const uint32_t *o = ac->outs + ac->out_start[s];
-        for (uint32_t j = 0; j < k; j++)
+        for (uint32_t j = 0, k = ac->out_len[s]; j < k; j++)
             hits[o[j] >> 6] |= UINT64_C(1) << (o[j] & 63);
     }
 }

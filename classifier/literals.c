@@ -1,10 +1,10 @@
 /*
  * Required-literal extraction: see literals.h.
  *
- * A small recursive-descent reading of the pattern. A sequence offers every run of plain
- * characters that must occur, and every mandatory group whose alternatives all offer a
- * set; the best offer (longest shortest string, then fewest strings) is the sequence's
- * requirement. An alternation needs a requirement from every branch and unions them.
+ * A small recursive-descent reading of the pattern. A sequence requires every run of plain
+ * characters that must occur, and everything a mandatory group requires; the best few
+ * (longest shortest string, then fewest strings) are kept. An alternation needs a
+ * requirement from every branch and unions each branch's best one into a single group.
  * Anything not understood is treated as "matches something unknown", which only ever
  * makes the requirement weaker, never wrong; constructs that change how the rest of the
  * pattern reads (\Q, extended mode, conditionals, recursion) give up on the whole pattern.
@@ -19,6 +19,7 @@
 #define MAX_DEPTH 64
 #define MAX_SET 64
 #define MAX_RUN 64
+#define MIN_EXTRA_GROUP 3
 
 struct parser {
     const char *p;
@@ -33,7 +34,7 @@ enum atom_kind { ATOM_CHAR, ATOM_GROUP, ATOM_OTHER };
 struct atom {
     enum atom_kind kind;
     char c;
-    lit_set group;
+    lit_req group;
 };
 
 void lit_set_free(lit_set *ls)
@@ -66,19 +67,46 @@ static bool better(const lit_set *a, const lit_set *b)
     return sa != sb ? sa > sb : a->n < b->n;
 }
 
-/* Keeps the better of *best and *cand in *best and frees the other. */
-static void offer(lit_set *best, lit_set *cand)
+void lit_req_free(lit_req *lr)
 {
-    if (better(cand, best)) {
-        lit_set_free(best);
-        *best = *cand;
-    } else {
+    for (size_t i = 0; i < lr->n; i++)
+        lit_set_free(&lr->g[i]);
+    lr->n = 0;
+}
+
+/* Adds *cand to the requirement, keeping the best LITERALS_MAX_GROUPS in order; takes
+ * ownership of cand's strings. */
+static void offer(lit_req *req, lit_set *cand)
+{
+    if (!cand->ok) {
         lit_set_free(cand);
+        return;
     }
+    if (req->n == LITERALS_MAX_GROUPS) {
+        if (!better(cand, &req->g[req->n - 1])) {
+            lit_set_free(cand);
+            return;
+        }
+        lit_set_free(&req->g[--req->n]);
+    }
+    size_t i = req->n++;
+    while (i > 0 && better(cand, &req->g[i - 1])) {
+        req->g[i] = req->g[i - 1];
+        i--;
+    }
+    req->g[i] = *cand;
     *cand = (lit_set){0};
 }
 
-static void offer_run(struct parser *ps, lit_set *best, const char *run, size_t len)
+/* Adds every group of *from to req and frees from. */
+static void offer_all(lit_req *req, lit_req *from)
+{
+    for (size_t i = 0; i < from->n; i++)
+        offer(req, &from->g[i]);
+    from->n = 0;
+}
+
+static void offer_run(struct parser *ps, lit_req *req, const char *run, size_t len)
 {
     if (len == 0)
         return;
@@ -88,7 +116,7 @@ static void offer_run(struct parser *ps, lit_set *best, const char *run, size_t 
         ps->oom = true;
         return;
     }
-    offer(best, &one);
+    offer(req, &one);
 }
 
 /* Appends b's strings to a (both ok). Frees b. Returns false when the set grows too big
@@ -115,7 +143,7 @@ static bool set_union(struct parser *ps, lit_set *a, lit_set *b)
     return true;
 }
 
-static lit_set parse_alt(struct parser *ps);
+static lit_req parse_alt(struct parser *ps);
 
 static bool at(struct parser *ps, const char *s)
 {
@@ -249,18 +277,18 @@ static struct atom parse_group(struct parser *ps)
             ps->give_up = true;
             return a;
         }
-        lit_set inner = parse_alt(ps);
+        lit_req inner = parse_alt(ps);
         ps->depth--;
         if (kind == 1) {
             a.kind = ATOM_GROUP;
             a.group = inner;
         } else {
-            lit_set_free(&inner);
+            lit_req_free(&inner);
         }
     }
     if (ps->p >= ps->end || *ps->p != ')') {
         ps->give_up = true;
-        lit_set_free(&a.group);
+        lit_req_free(&a.group);
         a.kind = ATOM_OTHER;
         return a;
     }
@@ -350,9 +378,9 @@ static void parse_quant(struct parser *ps, long *min, long *max)
         ps->p++;
 }
 
-static lit_set parse_seq(struct parser *ps)
+static lit_req parse_seq(struct parser *ps)
 {
-    lit_set best = {0};
+    lit_req req = {0};
     char run[MAX_RUN];
     size_t rlen = 0;
     while (ps->p < ps->end && *ps->p != '|' && *ps->p != ')' && !ps->give_up) {
@@ -362,25 +390,39 @@ static lit_set parse_seq(struct parser *ps)
         if (a.kind == ATOM_CHAR && min >= 1 && rlen < MAX_RUN)
             run[rlen++] = a.c;
         if (a.kind != ATOM_CHAR || min != 1 || max != 1 || rlen == MAX_RUN) {
-            offer_run(ps, &best, run, rlen);
+            offer_run(ps, &req, run, rlen);
             rlen = 0;
         }
         if (a.kind == ATOM_GROUP && min >= 1)
-            offer(&best, &a.group);
+            offer_all(&req, &a.group);
         else
-            lit_set_free(&a.group);
+            lit_req_free(&a.group);
     }
-    offer_run(ps, &best, run, rlen);
+    offer_run(ps, &req, run, rlen);
+    return req;
+}
+
+/* Keeps only the best group of a branch, as a single-group requirement. */
+static lit_set best_group(lit_req *r)
+{
+    lit_set best = r->n ? r->g[0] : (lit_set){0};
+    for (size_t i = 1; i < r->n; i++)
+        lit_set_free(&r->g[i]);
+    r->n = 0;
     return best;
 }
 
-static lit_set parse_alt(struct parser *ps)
+static lit_req parse_alt(struct parser *ps)
 {
-    lit_set all = parse_seq(ps);
+    lit_req first = parse_seq(ps);
+    if (ps->p >= ps->end || *ps->p != '|' || ps->give_up)
+        return first;
+    lit_set all = best_group(&first);
     bool ok = all.ok;
     while (ps->p < ps->end && *ps->p == '|' && !ps->give_up) {
         ps->p++;
-        lit_set next = parse_seq(ps);
+        lit_req nr = parse_seq(ps);
+        lit_set next = best_group(&nr);
         if (!ok || !next.ok) {
             lit_set_free(&next);
             ok = false;
@@ -388,16 +430,97 @@ static lit_set parse_alt(struct parser *ps)
         }
         ok = set_union(ps, &all, &next);
     }
-    if (!ok)
+    lit_req out = {0};
+    if (ok)
+        offer(&out, &all);
+    else
         lit_set_free(&all);
-    return all;
+    return out;
 }
 
-int literals_required(const char *pattern, size_t len, lit_set *out)
+int literals_required(const char *pattern, size_t len, lit_req *out)
 {
     struct parser ps = {.p = pattern, .end = pattern + len};
     *out = parse_alt(&ps);
     if (ps.p != ps.end || ps.give_up || ps.oom)
-        lit_set_free(out);
+        lit_req_free(out);
+    /* Extra groups of very short strings filter little and fire often: keep the best
+     * group whatever it is, and the others only when they are selective. */
+    while (out->n > 1 && shortest(&out->g[out->n - 1]) < MIN_EXTRA_GROUP)
+        lit_set_free(&out->g[--out->n]);
     return ps.oom ? -1 : 0;
+}
+
+/* Constructs whose meaning depends on the rest of the pattern. */
+static bool split_unsafe(const char *p, size_t len)
+{
+    static const char *const bad[] = {"(?i", "(?-", "(?s", "(?m", "(?x", "(?^", "(?J", "(?U",
+                                      "(?n", "(?(", "(?R", "(?&", "(?P>", "(?|", "\\g",
+                                      "\\k", "(?0", "(?1", "(?+", "\\Q"};
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\\' && i + 1 < len && p[i + 1] >= '1' && p[i + 1] <= '9')
+            return true;
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            size_t bl = strlen(bad[k]);
+            if (i + bl <= len && memcmp(p + i, bad[k], bl) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Moves *i past a character class that starts at p[*i] == '['. */
+static void pass_class(const char *p, size_t len, size_t *i)
+{
+    size_t j = *i + 1;
+    if (j < len && p[j] == '^')
+        j++;
+    if (j < len && p[j] == ']')
+        j++;
+    while (j < len && p[j] != ']') {
+        if (p[j] == '\\')
+            j++;
+        else if (p[j] == '[' && j + 1 < len && p[j + 1] == ':') {
+            const char *close = memchr(p + j, ']', len - j);
+            if (close)
+                j = (size_t)(close - p);
+        }
+        j++;
+    }
+    *i = j;
+}
+
+size_t literals_split(const char *p, size_t len, size_t *off, size_t *blen)
+{
+    off[0] = 0;
+    blen[0] = len;
+    if (split_unsafe(p, len))
+        return 1;
+    size_t n = 0, start = 0;
+    int depth = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\\')
+            i++;
+        else if (p[i] == '[')
+            pass_class(p, len, &i);
+        else if (p[i] == '(')
+            depth++;
+        else if (p[i] == ')')
+            depth--;
+        else if (p[i] == '|' && depth == 0) {
+            if (n + 1 >= LITERALS_MAX_BRANCHES)
+                return 1;
+            off[n] = start;
+            blen[n++] = i - start;
+            start = i + 1;
+        }
+    }
+    off[n] = start;
+    blen[n++] = len - start;
+    if (depth != 0) {
+        off[0] = 0;
+        blen[0] = len;
+        return 1;
+    }
+    return n;
 }

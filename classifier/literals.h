@@ -1,11 +1,11 @@
 /*
  * Required-literal extraction for the prefilter (internal to the classifier).
  *
- * For a PCRE2 pattern, finds a set of lower-case ASCII strings such that every match of
- * the pattern (ignoring case) contains at least one of them. The engine then runs the
- * pattern only on texts where the Aho-Corasick scan found one (the Hyperscan/Rspamd
- * "prefilter" idea). When no such set can be proved, the set is empty and the rule runs
- * on every message.
+ * For a PCRE2 pattern, finds up to LITERALS_MAX_GROUPS groups of lower-case ASCII strings
+ * such that every match of the pattern (ignoring case) contains at least one string of
+ * every group. The engine then runs the pattern only on texts where the Aho-Corasick scan
+ * found all its groups (the Hyperscan/Rspamd "prefilter" idea). When nothing can be
+ * proved, there are no groups and the pattern runs on every message.
  */
 #ifndef INTAKE_LITERALS_H
 #define INTAKE_LITERALS_H
@@ -19,9 +19,30 @@ typedef struct lit_set {
     bool ok; /* false: no requirement could be proved (n is then 0) */
 } lit_set;
 
+#define LITERALS_MAX_GROUPS 3
+
+/* All of these groups are required (each group: any one of its strings). */
+typedef struct lit_req {
+    lit_set g[LITERALS_MAX_GROUPS]; /* owned; best group first */
+    size_t n;
+} lit_req;
+
 /* Extracts the required literals of `pattern` (`len` bytes, borrowed) into *out. Returns
- * 0 (out->ok tells whether a set was found), or -1 when memory runs out. */
-int literals_required(const char *pattern, size_t len, lit_set *out);
+ * 0 (out->n tells how many groups were found, possibly none), or -1 when memory runs
+ * out. */
+int literals_required(const char *pattern, size_t len, lit_req *out);
+
+/* Frees every group of a requirement and resets it. */
+void lit_req_free(lit_req *lr);
+
+#define LITERALS_MAX_BRANCHES 64
+
+/* Splits `pattern` at its top-level '|' into branches, so that each can be matched (and
+ * prefiltered) on its own: the pattern matches a text exactly when one branch does.
+ * Stores up to LITERALS_MAX_BRANCHES (offset, length) pairs and returns their number; 1
+ * (the whole pattern) when splitting could change the meaning (inline options,
+ * back-references, conditionals, recursion) or there are too many branches. */
+size_t literals_split(const char *pattern, size_t len, size_t *off, size_t *blen);
 
 /* Frees the strings of a set and resets it. */
 void lit_set_free(lit_set *ls);

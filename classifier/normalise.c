@@ -213,10 +213,25 @@ static size_t markup_step(const char *s, size_t n, intake_buf *out)
     return used;
 }
 
+/* Printable ASCII that needs no work: copied in runs. */
+static bool plain_byte(unsigned char c, bool markup)
+{
+    return c >= 0x20 && c < 0x7F && !(markup && (c == '<' || c == '&'));
+}
+
 static int char_pass(const char *in, size_t n, bool markup, intake_buf *out)
 {
     size_t i = 0;
     while (i < n) {
+        size_t j = i;
+        while (j < n && plain_byte((unsigned char)in[j], markup))
+            j++;
+        if (j > i) {
+            if (intake_buf_append(out, in + i, j - i) != 0)
+                return -1;
+            i = j;
+            continue;
+        }
         unsigned char c = (unsigned char)in[i];
         if (markup && (c == '<' || c == '&')) {
             size_t used = markup_step(in + i, n - i, out);
@@ -248,6 +263,15 @@ static int char_pass(const char *in, size_t n, bool markup, intake_buf *out)
 
 /* ---- line pass ----------------------------------------------------------------------- */
 
+/* The line pass works in place: it reads the region the character pass wrote and writes
+ * the kept lines back from the region's start. It only ever drops or folds bytes, and
+ * every separator it writes replaces at least as many newlines it read, so the write
+ * position never passes the read position. */
+struct region {
+    const char *data;
+    size_t len;
+};
+
 struct line {
     const char *s;
     size_t n;
@@ -255,7 +279,7 @@ struct line {
 
 /* Returns the line starting at *pos (without its '\n'), trimmed of blanks, and moves *pos
  * past it. Returns false at the end. */
-static bool next_line(const intake_buf *b, size_t *pos, struct line *l)
+static bool next_line(const struct region *b, size_t *pos, struct line *l)
 {
     if (*pos >= b->len)
         return false;
@@ -295,7 +319,7 @@ static bool is_underscore_rule(const struct line *l)
 }
 
 /* An Outlook-style header block: "From:" then "Sent:" or "Date:" within a few lines. */
-static bool is_outlook_block(const intake_buf *b, size_t pos, const struct line *l)
+static bool is_outlook_block(const struct region *b, size_t pos, const struct line *l)
 {
     if (!starts_ci(l, "From:"))
         return false;
@@ -307,7 +331,7 @@ static bool is_outlook_block(const intake_buf *b, size_t pos, const struct line 
 }
 
 /* "On <date>, <person> wrote:", possibly wrapped over two lines. */
-static bool is_on_wrote(const intake_buf *b, size_t pos, const struct line *l)
+static bool is_on_wrote(const struct region *b, size_t pos, const struct line *l)
 {
     if (!starts_ci(l, "On ") || l->n > 400)
         return false;
@@ -318,7 +342,7 @@ static bool is_on_wrote(const intake_buf *b, size_t pos, const struct line *l)
 }
 
 /* A line from which everything below is an earlier message, not the sender's words. */
-static bool is_reply_header(const intake_buf *b, size_t pos, const struct line *l)
+static bool is_reply_header(const struct region *b, size_t pos, const struct line *l)
 {
     if (starts_ci(l, "-----Original Message") || starts_ci(l, "----- Original Message"))
         return true;
@@ -354,7 +378,7 @@ static bool starts_with_any(const struct line *l, const char *const *list, size_
 
 enum line_kind { LINE_KEEP, LINE_SKIP, LINE_STOP };
 
-static enum line_kind classify_line(const intake_buf *b, size_t pos, const struct line *l)
+static enum line_kind classify_line(const struct region *b, size_t pos, const struct line *l)
 {
     if (l->n && l->s[0] == '>')
         return LINE_SKIP;
@@ -368,77 +392,75 @@ static enum line_kind classify_line(const intake_buf *b, size_t pos, const struc
     return LINE_KEEP;
 }
 
-/* Appends `l` with runs of spaces folded to one, never passing `max_out` bytes in all
- * and never splitting a UTF-8 sequence. Returns 1 when the cap was reached, 0, or -1. */
-static int put_folded_line(intake_buf *out, const struct line *l, size_t max_out)
+/* Writes `l` at data[*w] with runs of spaces folded to one, never passing `limit` and
+ * never splitting a UTF-8 sequence. Returns true when the limit was reached. */
+static bool put_folded_line(char *data, size_t *w, const struct line *l, size_t limit)
 {
-    if (intake_buf_reserve(out, l->n + 1) != 0)
-        return -1;
     bool space = false;
     for (size_t i = 0; i < l->n; i++) {
         char c = l->s[i];
         if (c == ' ' && space)
             continue;
         space = c == ' ';
-        if (out->len >= max_out) {
-            while (out->len && ((unsigned char)out->data[out->len - 1] & 0xC0) == 0x80)
-                out->len--;
-            if (out->len && ((unsigned char)out->data[out->len - 1] & 0x80))
-                out->len--;
-            out->data[out->len] = '\0';
-            return 1;
+        if (*w >= limit) {
+            while (*w && ((unsigned char)data[*w - 1] & 0xC0) == 0x80)
+                (*w)--;
+            if (*w && ((unsigned char)data[*w - 1] & 0x80))
+                (*w)--;
+            return true;
         }
-        out->data[out->len++] = c;
+        data[(*w)++] = c;
     }
-    out->data[out->len] = '\0';
-    return 0;
+    return false;
 }
 
-static int line_pass(const intake_buf *tmp, size_t max_out, bool body, intake_buf *out)
+/* Compacts out->data[start..] in place into the kept, folded lines; at most max_out
+ * bytes from `start`. */
+static void line_pass(intake_buf *out, size_t start, size_t max_out, bool body)
 {
-    size_t pos = 0;
+    struct region rd = {out->data + start, out->len - start};
+    char *data = out->data + start;
+    size_t pos = 0, w = 0;
     struct line l;
     bool blank_pending = false;
-    while (next_line(tmp, &pos, &l)) {
-        enum line_kind k = body ? classify_line(tmp, pos, &l) : LINE_KEEP;
+    while (next_line(&rd, &pos, &l)) {
+        enum line_kind k = body ? classify_line(&rd, pos, &l) : LINE_KEEP;
         if (k == LINE_STOP)
             break;
         if (k == LINE_SKIP)
             continue;
         if (l.n == 0) {
-            blank_pending = out->len > 0;
+            blank_pending = w > 0;
             continue;
         }
-        if (out->len > 0) {
+        if (w > 0) {
             const char *sep = body ? (blank_pending ? "\n\n" : "\n") : " ";
-            if (intake_buf_append(out, sep, strlen(sep)) != 0)
-                return -1;
+            size_t sl = strlen(sep);
+            if (w + sl > max_out)
+                break;
+            memcpy(data + w, sep, sl);
+            w += sl;
         }
         blank_pending = false;
-        int r = put_folded_line(out, &l, max_out);
-        if (r != 0)
-            return r < 0 ? -1 : 0;
+        if (put_folded_line(data, &w, &l, max_out))
+            break;
     }
-    return 0;
+    out->len = start + w;
+    out->data[out->len] = '\0';
 }
 
 static int normalise(const char *in, size_t len, size_t max_in, size_t max_out, bool body,
                      intake_buf *out)
 {
-    intake_buf tmp = {0};
-    int rc = -1;
+    size_t start = out->len;
     if (in == NULL)
         len = 0;
     if (len > max_in)
         len = max_in;
-    if (intake_buf_reserve(&tmp, len) != 0 || intake_buf_reserve(out, 0) != 0)
-        goto done;
-    if (char_pass(in, len, body, &tmp) != 0)
-        goto done;
-    rc = line_pass(&tmp, max_out, body, out);
-done:
-    intake_buf_free(&tmp);
-    return rc;
+    if (intake_buf_reserve(out, len) != 0 || char_pass(in, len, body, out) != 0)
+        return -1;
+    line_pass(out, start, max_out, body);
+    return 0;
 }
 
 int intake_normalise_body(const char *in, size_t len, size_t max_in, size_t max_out,
@@ -450,6 +472,14 @@ int intake_normalise_body(const char *in, size_t len, size_t max_in, size_t max_
 
 int intake_normalise_line(const char *in, size_t len, size_t max_out, intake_buf *out)
 {
-    size_t start = out->len;
-    return normalise(in, len, max_out * 4, start + max_out, false, out);
+    size_t before = out->len;
+    if (before > 0 && intake_buf_append(out, " ", 1) != 0)
+        return -1;
+    if (normalise(in, len, max_out * 4, max_out, false, out) != 0)
+        return -1;
+    if (before > 0 && out->len == before + 1) { /* nothing added: drop the separator */
+        out->len = before;
+        out->data[before] = '\0';
+    }
+    return 0;
 }

@@ -11,6 +11,12 @@
 #include "literals.h"
 #include "ruleset.h"
 
+#ifdef HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #define RULE_FILE_MAX (4 * 1024 * 1024)
 
 static intake_ruleset *ruleset_new(void)
@@ -46,7 +52,9 @@ void intake_ruleset_free(intake_ruleset *rs)
     for (size_t i = 0; i < rs->nfiles; i++)
         free(rs->files[i]);
     free(rs->files);
-    free(rs->always);
+    for (size_t i = 0; i < rs->natoms; i++)
+        pcre2_code_free(rs->atoms[i].re);
+    free(rs->atoms);
     free(rs->meta_order);
     acscan_free(rs->ac);
     free(rs);
@@ -73,25 +81,77 @@ static const char *keep_file_name(intake_ruleset *rs, const char *name)
 
 /* ---- compilation ------------------------------------------------------------------- */
 
+static uint32_t compile_options(const struct rule *r)
+{
+    /* No PCRE2_UCP: \w, \d, \b and \s stay ASCII, which is several times faster and
+     * enough for text the normaliser has already folded; letters still match case-
+     * insensitively across Unicode. */
+    uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+    return r->match_case ? opts : opts | PCRE2_CASELESS;
+}
+
+/* Compiles the whole pattern once to check it. Returns 0, 1 for a bad pattern (reported
+ * to diag), or -1. */
 static int compile_pattern(struct rule *r, intake_diag *diag)
 {
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF;
-    if (!r->match_case)
-        opts |= PCRE2_CASELESS;
     int err;
     PCRE2_SIZE off;
-    r->re = pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED, opts, &err, &off,
-                          NULL);
-    if (r->re == NULL) {
-        PCRE2_UCHAR msg[160];
-        pcre2_get_error_message(err, msg, sizeof msg);
-        if (intake_diag_add(diag, "%s:%d: rule %s: bad pattern at offset %zu: %s", r->file,
-                            r->line, r->name, (size_t)off, (const char *)msg) != 0)
-            return -1;
-        return 1;
+    r->re = pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED, compile_options(r),
+                          &err, &off, NULL);
+    if (r->re != NULL)
+        return 0;
+    PCRE2_UCHAR msg[160];
+    pcre2_get_error_message(err, msg, sizeof msg);
+    if (intake_diag_add(diag, "%s:%d: rule %s: bad pattern at offset %zu: %s", r->file,
+                        r->line, r->name, (size_t)off, (const char *)msg) != 0)
+        return -1;
+    return 1;
+}
+
+static pcre2_code *compile_jit(const struct rule *r, const char *p, size_t len)
+{
+    int err;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)p, len, compile_options(r), &err, &off, NULL);
+    /* Without JIT (an unsupported CPU) the interpreter runs the same pattern, slower.
+     * Under valgrind, JIT code reads past the subject on purpose (vector loads) and
+     * valgrind cannot tell; the interpreter keeps valgrind runs about our own code. */
+    if (re != NULL && !RUNNING_ON_VALGRIND)
+        (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    return re;
+}
+
+static int add_atom(intake_ruleset *rs, uint32_t rule, pcre2_code *re, size_t off, size_t len)
+{
+    struct atom *a = realloc(rs->atoms, (rs->natoms + 1) * sizeof *a);
+    if (a == NULL) {
+        pcre2_code_free(re);
+        return -1;
     }
-    /* Without JIT (an unsupported CPU) the interpreter runs the same pattern, slower. */
-    (void)pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);
+    rs->atoms = a;
+    a[rs->natoms++] = (struct atom){.rule = rule, .re = re, .off = off, .len = len};
+    return 0;
+}
+
+/* Splits rule i's pattern into atoms, one per top-level branch. Returns 0 or -1. */
+static int make_atoms(intake_ruleset *rs, uint32_t i)
+{
+    const struct rule *r = &rs->rules[i];
+    size_t off[LITERALS_MAX_BRANCHES], len[LITERALS_MAX_BRANCHES];
+    size_t n = literals_split(r->pattern, strlen(r->pattern), off, len);
+    size_t first = rs->natoms;
+    for (size_t k = 0; k < n; k++) {
+        pcre2_code *re = compile_jit(r, r->pattern + off[k], len[k]);
+        if (re == NULL && n > 1) { /* a branch that does not stand alone: keep it whole */
+            while (rs->natoms > first)
+                pcre2_code_free(rs->atoms[--rs->natoms].re);
+            size_t all = strlen(r->pattern);
+            pcre2_code *whole = compile_jit(r, r->pattern, all);
+            return whole ? add_atom(rs, i, whole, 0, all) : -1;
+        }
+        if (re == NULL || add_atom(rs, i, re, off[k], len[k]) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -153,7 +213,7 @@ static int order_metas(intake_ruleset *rs, intake_diag *diag)
     return problems;
 }
 
-/* Literal lists for the prefilter, growing as rules are added. */
+/* Literal lists for the prefilter, growing as atoms are added. */
 struct litlist {
     char **s;
     uint32_t *id;
@@ -161,6 +221,7 @@ struct litlist {
     size_t cap;
 };
 
+/* Moves the strings of one group into the list, all reporting group id `id`. */
 static int litlist_take(struct litlist *ll, lit_set *ls, uint32_t id)
 {
     if (ll->n + ls->n > ll->cap) {
@@ -191,27 +252,37 @@ static bool field_prefiltered(enum rule_field f)
     return f == FIELD_SUBJECT || f == FIELD_BODY || f == FIELD_TEXT;
 }
 
-/* Gives each text rule its literals, or puts it on the always-run list. */
+/* Gives one atom its literal groups. Returns 0 or -1. */
+static int prefilter_atom(intake_ruleset *rs, struct atom *at, struct litlist *ll)
+{
+    struct rule *r = &rs->rules[at->rule];
+    lit_req req = {0};
+    if (field_prefiltered(r->field) && literals_required(r->pattern + at->off, at->len, &req))
+        return -1;
+    at->prefiltered = req.n > 0;
+    r->prefiltered = r->prefiltered && at->prefiltered;
+    for (size_t k = 0; k < req.n; k++) {
+        at->group[at->ngroups++] = (uint32_t)rs->ngroups;
+        if (litlist_take(ll, &req.g[k], (uint32_t)rs->ngroups++) != 0) {
+            lit_req_free(&req);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Builds the Aho-Corasick prefilter over the literal groups of every atom. */
 static int build_prefilter(intake_ruleset *rs)
 {
     struct litlist ll = {0};
     int rc = -1;
-    for (uint32_t i = 0; i < rs->n; i++) {
-        struct rule *r = &rs->rules[i];
-        if (r->pattern == NULL)
-            continue;
-        lit_set ls = {0};
-        if (field_prefiltered(r->field) &&
-            literals_required(r->pattern, strlen(r->pattern), &ls) != 0)
+    for (uint32_t i = 0; i < rs->n; i++)
+        rs->rules[i].prefiltered = rs->rules[i].pattern != NULL &&
+                                   field_prefiltered(rs->rules[i].field);
+    for (size_t a = 0; a < rs->natoms; a++)
+        if (prefilter_atom(rs, &rs->atoms[a], &ll) != 0)
             goto done;
-        r->prefiltered = ls.ok && ls.n > 0;
-        if (!r->prefiltered)
-            rs->always[i >> 6] |= UINT64_C(1) << (i & 63);
-        else if (litlist_take(&ll, &ls, i) != 0) {
-            lit_set_free(&ls);
-            goto done;
-        }
-    }
+    rs->group_words = (rs->ngroups + 63) / 64 + 1;
     rs->ac = acscan_build((const char *const *)ll.s, ll.id, ll.n);
     rc = rs->ac ? 0 : -1;
 done:
@@ -228,6 +299,8 @@ int ruleset_compile(intake_ruleset *rs, intake_diag *diag)
     for (size_t i = 0; i < rs->n; i++) {
         struct rule *r = &rs->rules[i];
         int rc = r->pattern ? compile_pattern(r, diag) : r->meta ? bind_meta(rs, r, diag) : 0;
+        if (rc == 0 && r->pattern && make_atoms(rs, (uint32_t)i) != 0)
+            return -1;
         if (rc < 0)
             return -1;
         problems += rc;
@@ -238,8 +311,7 @@ int ruleset_compile(intake_ruleset *rs, intake_diag *diag)
     if (rc != 0)
         return rc;
     rs->words = (rs->n + 63) / 64 + 1;
-    rs->always = calloc(rs->words, sizeof *rs->always);
-    if (rs->always == NULL || build_prefilter(rs) != 0)
+    if (build_prefilter(rs) != 0)
         return -1;
     return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "acscan.h"
 #include "intake/classifier.h"
+#include "literals.h"
 #include "meta.h"
 
 enum rule_field {
@@ -42,9 +43,21 @@ struct rule {
     double weight[INTAKE_TARGET_COUNT];
     struct example *examples; /* owned */
     size_t nexamples;
-    pcre2_code *re;  /* owned */
+    pcre2_code *re;  /* owned; the whole pattern, for checks (matching uses the atoms) */
     meta_expr *meta; /* owned */
-    bool prefiltered;
+    bool prefiltered; /* every atom of the rule has a prefilter */
+};
+
+/* What the scanner matches: one top-level branch of a rule's pattern (a rule "a|b" has
+ * two atoms), each with its own literal prefilter. A rule fires when any atom matches. */
+struct atom {
+    uint32_t rule;
+    pcre2_code *re; /* owned, JIT-compiled */
+    size_t off;     /* the branch's place in the rule's pattern */
+    size_t len;
+    bool prefiltered;                   /* runs only when all its literal groups were seen */
+    uint32_t group[LITERALS_MAX_GROUPS]; /* literal-group ids the prefilter reports */
+    size_t ngroups;
 };
 
 #define RULESET_MAX_SCAN 65536 /* bytes of each field the rules look at */
@@ -58,10 +71,13 @@ struct intake_ruleset {
     int default_category;
     double flag_threshold;
     size_t words;        /* 64-bit words in a rule bitmap */
-    uint64_t *always;    /* pattern rules run on every message (no prefilter) */
+    struct atom *atoms;  /* owned */
+    size_t natoms;
+    size_t ngroups;      /* literal groups over all atoms */
+    size_t group_words;  /* 64-bit words in a group bitmap */
     uint32_t *meta_order; /* meta rules in dependency order */
     size_t nmeta;
-    acscan *ac; /* prefilter over the text field */
+    acscan *ac; /* prefilter over the text field, reporting literal-group ids */
 };
 
 /* rules_parse.c: reads one file's text into rs (appending rules, applying settings).

@@ -28,7 +28,7 @@ struct intake_scanner {
     intake_buf from_name;
     intake_buf channel;
     bool is_public;
-    uint64_t *cand;   /* rules to try on this message */
+    uint64_t *seen;   /* literal groups the prefilter found in this message */
     uint64_t *fired;
     uint32_t *fired_list;
 };
@@ -42,10 +42,10 @@ intake_scanner *intake_scanner_new(const intake_ruleset *rs)
     sc->md = pcre2_match_data_create(1, NULL);
     sc->mctx = pcre2_match_context_create(NULL);
     sc->jit = pcre2_jit_stack_create(JIT_STACK_MIN, JIT_STACK_MAX, NULL);
-    sc->cand = calloc(rs->words, sizeof *sc->cand);
+    sc->seen = calloc(rs->group_words, sizeof *sc->seen);
     sc->fired = calloc(rs->words, sizeof *sc->fired);
     sc->fired_list = malloc((rs->n ? rs->n : 1) * sizeof *sc->fired_list);
-    if (sc->md == NULL || sc->mctx == NULL || sc->cand == NULL || sc->fired == NULL ||
+    if (sc->md == NULL || sc->mctx == NULL || sc->seen == NULL || sc->fired == NULL ||
         sc->fired_list == NULL) {
         intake_scanner_free(sc);
         return NULL;
@@ -70,7 +70,7 @@ void intake_scanner_free(intake_scanner *sc)
     intake_buf_free(&sc->from);
     intake_buf_free(&sc->from_name);
     intake_buf_free(&sc->channel);
-    free(sc->cand);
+    free(sc->seen);
     free(sc->fired);
     free(sc->fired_list);
     free(sc);
@@ -130,12 +130,12 @@ static int prepare(intake_scanner *sc, const intake_message *m)
     return 0;
 }
 
-/* Runs one pattern rule on its field. Returns true on a match. */
-static bool match_rule(intake_scanner *sc, const struct rule *r, unsigned *limit_hits)
+/* Runs one atom on its rule's field. Returns true on a match. */
+static bool match_atom(intake_scanner *sc, const struct atom *a, unsigned *limit_hits)
 {
     size_t len;
-    const char *s = scanner_field(sc, r->field, &len);
-    int rc = pcre2_match(r->re, (PCRE2_SPTR)s, len, 0, 0, sc->md, sc->mctx);
+    const char *s = scanner_field(sc, sc->rs->rules[a->rule].field, &len);
+    int rc = pcre2_match(a->re, (PCRE2_SPTR)s, len, 0, 0, sc->md, sc->mctx);
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
         rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
         (*limit_hits)++;
@@ -147,21 +147,26 @@ static void set_bit(uint64_t *bits, uint32_t i)
     bits[i >> 6] |= UINT64_C(1) << (i & 63);
 }
 
+static bool prefilter_passes(const uint64_t *seen, const struct atom *at)
+{
+    for (size_t k = 0; k < at->ngroups; k++)
+        if (!((seen[at->group[k] >> 6] >> (at->group[k] & 63)) & 1))
+            return false;
+    return true;
+}
+
 static void run_patterns(intake_scanner *sc, unsigned *limit_hits)
 {
     const intake_ruleset *rs = sc->rs;
-    memcpy(sc->cand, rs->always, rs->words * sizeof *sc->cand);
+    memset(sc->seen, 0, rs->group_words * sizeof *sc->seen);
     memset(sc->fired, 0, rs->words * sizeof *sc->fired);
-    acscan_run(rs->ac, sc->text.data, sc->text.len, sc->cand);
-    for (size_t w = 0; w < rs->words; w++) {
-        uint64_t bits = sc->cand[w];
-        while (bits) {
-            uint32_t i = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
-            bits &= bits - 1;
-            if (i < rs->n && rs->rules[i].re != NULL &&
-                match_rule(sc, &rs->rules[i], limit_hits))
-                set_bit(sc->fired, i);
-        }
+    acscan_run(rs->ac, sc->text.data, sc->text.len, sc->seen);
+    for (size_t a = 0; a < rs->natoms; a++) {
+        const struct atom *at = &rs->atoms[a];
+        if (scanner_fired(sc, at->rule) || !prefilter_passes(sc->seen, at))
+            continue;
+        if (match_atom(sc, at, limit_hits))
+            set_bit(sc->fired, at->rule);
     }
 }
 

@@ -2,7 +2,6 @@
 #include "intake/jsonl.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,46 +120,98 @@ static const char *read_item(json_t *obj, struct item *it)
     return read_from(obj, it);
 }
 
-static json_t *names_array(const intake_ruleset *rs, const intake_verdict *v)
+/* Appends `s` (`n` bytes of valid UTF-8, as jansson hands it over) as a JSON string. */
+static int put_json_string(intake_buf *b, const char *s, size_t n)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < v->nfired; i++)
-        json_array_append_new(a, json_string(intake_rule_name(rs, v->fired[i])));
-    return a;
+    static const char hex[] = "0123456789abcdef";
+    if (intake_buf_reserve(b, n + 2) != 0)
+        return -1;
+    b->data[b->len++] = '"';
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (intake_buf_append(b, s + run, i - run) != 0)
+            return -1;
+        char esc[7] = {'\\', (char)c, 0};
+        if (c == '\n' || c == '\r' || c == '\t')
+            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        else if (c < 0x20)
+            snprintf(esc, sizeof esc, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+        if (intake_buf_append(b, esc, strlen(esc)) != 0)
+            return -1;
+        run = i + 1;
+    }
+    if (intake_buf_append(b, s + run, n - run) != 0)
+        return -1;
+    return intake_buf_append(b, "\"", 1);
 }
 
-static json_t *flags_array(const intake_verdict *v)
+static int put_raw(intake_buf *b, const char *s)
 {
-    json_t *a = json_array();
-    for (int f = 0; a && f < INTAKE_FLAG_COUNT; f++)
-        if (v->flags & (1u << f))
-            json_array_append_new(a, json_string(intake_flag_name(f)));
-    return a;
+    return intake_buf_append(b, s, strlen(s));
 }
 
-static json_t *result_object(const intake_ruleset *rs, const struct item *it,
-                             const intake_verdict *v)
+static int put_id(intake_buf *b, json_t *id)
 {
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    json_object_set_new(o, "id", json_incref(it->id));
-    json_object_set_new(o, "category", json_string(intake_category_name(v->category)));
-    json_object_set_new(o, "mp_underlying", v->mp_underlying >= 0
-                                                ? json_string(intake_category_name(v->mp_underlying))
-                                                : json_null());
-    json_object_set_new(o, "flags", flags_array(v));
-    json_object_set_new(o, "confidence", json_real(round(v->confidence * 1000.0) / 1000.0));
-    json_object_set_new(o, "rules", names_array(rs, v));
+    if (json_is_string(id))
+        return put_json_string(b, json_string_value(id), json_string_length(id));
+    char num[32];
+    snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+    return put_raw(b, num);
+}
+
+static int put_flags(intake_buf *b, const intake_verdict *v)
+{
+    int rc = put_raw(b, "[");
+    bool first = true;
+    for (int f = 0; rc == 0 && f < INTAKE_FLAG_COUNT; f++) {
+        if (!(v->flags & (1u << f)))
+            continue;
+        rc = put_raw(b, first ? "\"" : ",\"") || put_raw(b, intake_flag_name(f)) ||
+             put_raw(b, "\"");
+        first = false;
+    }
+    return rc || put_raw(b, "]");
+}
+
+static int put_rules(intake_buf *b, const intake_ruleset *rs, const intake_verdict *v)
+{
+    int rc = put_raw(b, "[");
+    for (size_t i = 0; rc == 0 && i < v->nfired; i++) {
+        const char *name = intake_rule_name(rs, v->fired[i]);
+        rc = put_raw(b, i ? "," : "") || put_json_string(b, name, strlen(name));
+    }
+    return rc || put_raw(b, "]");
+}
+
+/* Builds the result line for a classified item into b (replacing its content). The field
+ * order is fixed so that output is stable and diffable. */
+static int result_line(intake_buf *b, const intake_ruleset *rs, const struct item *it,
+                       const intake_verdict *v)
+{
+    char conf[32];
+    snprintf(conf, sizeof conf, "%.3f", v->confidence);
+    const char *mp = v->mp_underlying >= 0 ? intake_category_name(v->mp_underlying) : NULL;
+    b->len = 0;
     /* Redaction is not built yet: the body is returned as it came, whatever the mode. */
-    json_object_set_new(o, "redacted_body", json_incref(it->body));
-    json_object_set_new(o, "redactions", json_array());
-    return o;
+    int rc = put_raw(b, "{\"id\":") || put_id(b, it->id) ||
+             put_raw(b, ",\"category\":\"") || put_raw(b, intake_category_name(v->category)) ||
+             put_raw(b, "\",\"mp_underlying\":") ||
+             (mp ? put_raw(b, "\"") || put_raw(b, mp) || put_raw(b, "\"") : put_raw(b, "null")) ||
+             put_raw(b, ",\"flags\":") || put_flags(b, v) ||
+             put_raw(b, ",\"confidence\":") || put_raw(b, conf) ||
+             put_raw(b, ",\"rules\":") || put_rules(b, rs, v) ||
+             put_raw(b, ",\"redacted_body\":") ||
+             put_json_string(b, it->msg.body, it->msg.body_len) ||
+             put_raw(b, ",\"redactions\":[]}\n");
+    return rc ? -1 : 0;
 }
 
 /* Answers one input line. Returns 0, 1 when the line got an error answer, or -1. */
 static int answer_line(const char *line, size_t len, intake_scanner *sc,
-                       const intake_ruleset *rs, FILE *out)
+                       const intake_ruleset *rs, intake_buf *res, FILE *out)
 {
     json_error_t jerr;
     json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
@@ -176,8 +227,10 @@ static int answer_line(const char *line, size_t len, intake_scanner *sc,
         rc = emit_error(out, it.id, why) == 0 ? 1 : -1;
     } else {
         intake_verdict v;
-        rc = intake_classify(sc, &it.msg, &v) == 0 ? emit(out, result_object(rs, &it, &v))
-                                                    : emit_error(out, it.id, "out of memory");
+        if (intake_classify(sc, &it.msg, &v) != 0 || result_line(res, rs, &it, &v) != 0)
+            rc = emit_error(out, it.id, "out of memory") == 0 ? 1 : -1;
+        else
+            rc = fwrite(res->data, 1, res->len, out) == res->len ? 0 : -1;
     }
     free(it.from_name);
     json_decref(obj);
@@ -218,7 +271,7 @@ int intake_jsonl_classify(FILE *in, FILE *out, const intake_ruleset *rs,
 {
     (void)mode;
     intake_scanner *sc = intake_scanner_new(rs);
-    intake_buf line = {0};
+    intake_buf line = {0}, res = {0};
     struct intake_jsonl_stats st = {0};
     int rc = sc ? 0 : -1;
     long n;
@@ -227,7 +280,7 @@ int intake_jsonl_classify(FILE *in, FILE *out, const intake_ruleset *rs,
         int r = n == -3   ? -1
                 : n == -2 ? (emit_error(out, NULL, "line too long") == 0 ? 1 : -1)
                 : n == 0  ? (emit_error(out, NULL, "empty line") == 0 ? 1 : -1)
-                          : answer_line(line.data, (size_t)n, sc, rs, out);
+                          : answer_line(line.data, (size_t)n, sc, rs, &res, out);
         if (r < 0)
             rc = -1;
         st.errors += r == 1;
@@ -235,6 +288,7 @@ int intake_jsonl_classify(FILE *in, FILE *out, const intake_ruleset *rs,
     if (ferror(in) || fflush(out) != 0)
         rc = -1;
     intake_buf_free(&line);
+    intake_buf_free(&res);
     intake_scanner_free(sc);
     if (stats)
         *stats = st;

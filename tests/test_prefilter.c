@@ -15,25 +15,35 @@
 #include "literals.h"
 #include "ruleset.h"
 
-/* Extracts the literals of `pattern` as a sorted, space-joined string ("" = none). */
-static char *lits(const char *pattern)
+/* Appends one group, sorted and space-joined, to out. */
+static void put_group(lit_set *ls, char *out)
 {
-    static char out[512];
-    lit_set ls;
-    assert_int_equal(literals_required(pattern, strlen(pattern), &ls), 0);
-    out[0] = '\0';
-    for (size_t i = 0; i < ls.n; i++) {
-        for (size_t j = i + 1; j < ls.n; j++)
-            if (strcmp(ls.s[j], ls.s[i]) < 0) {
-                char *t = ls.s[i];
-                ls.s[i] = ls.s[j];
-                ls.s[j] = t;
+    for (size_t i = 0; i < ls->n; i++) {
+        for (size_t j = i + 1; j < ls->n; j++)
+            if (strcmp(ls->s[j], ls->s[i]) < 0) {
+                char *t = ls->s[i];
+                ls->s[i] = ls->s[j];
+                ls->s[j] = t;
             }
         if (i)
             strcat(out, " ");
-        strcat(out, ls.s[i]);
+        strcat(out, ls->s[i]);
     }
-    lit_set_free(&ls);
+}
+
+/* The literal groups of `pattern`, best first, as "a b & c" ("" = none). */
+static char *lits(const char *pattern)
+{
+    static char out[512];
+    lit_req req;
+    assert_int_equal(literals_required(pattern, strlen(pattern), &req), 0);
+    out[0] = '\0';
+    for (size_t g = 0; g < req.n; g++) {
+        if (g)
+            strcat(out, " & ");
+        put_group(&req.g[g], out);
+    }
+    lit_req_free(&req);
     return out;
 }
 
@@ -41,16 +51,22 @@ static void extracts_required_literals(void **state)
 {
     (void)state;
     assert_string_equal(lits("\\bthank you\\b"), "thank you");
-    assert_string_equal(lits("\\b(?:reported|chased)\\b.{0,40}\\btimes\\b"), "times");
+    assert_string_equal(lits("\\b(?:reported|chased)\\b.{0,40}\\btimes\\b"),
+                        "chased reported & times");
+    assert_string_equal(lits("\\b(?:rang|chased)\\b.{0,40}\\btimes\\b"),
+                        "times & chased rang");
+    assert_string_equal(lits("a(?:bbb(?:cccc|dddd)e)f"), "cccc dddd & bbb");
+    assert_string_equal(lits("(?:xx|yyy zz)q"), "xx yyy zz");
     assert_string_equal(lits("\\b(?:reported|chased|rang)\\b"), "chased rang reported");
     assert_string_equal(lits("Leak(?:s|ing)?"), "leak");
     assert_string_equal(lits("colou?r"), "colo");
     assert_string_equal(lits("ab+c"), "ab");
     assert_string_equal(lits("(?i)MOULD"), "mould");
-    assert_string_equal(lits("\\bgas\\s+leak"), "leak");
+    assert_string_equal(lits("\\bgas\\s+leak"), "leak & gas");
     assert_string_equal(lits("fire\\.exit"), "fire.exit");
     assert_string_equal(lits("a|b|\\w+"), "");          /* a branch with no literal */
     assert_string_equal(lits("\\w+@\\w+"), "@");
+    assert_string_equal(lits("a.b.c.d.e"), "a");
     assert_string_equal(lits("(?:abc)?xyz"), "xyz");
     assert_string_equal(lits("(?:abc)*"), "");
     assert_string_equal(lits("(?!never)ok"), "ok");     /* lookarounds require nothing */
@@ -61,6 +77,33 @@ static void extracts_required_literals(void **state)
     assert_string_equal(lits("x{2,3}yz"), "yz");
     assert_string_equal(lits("a{,3}b"), "");            /* ambiguous across versions */
     assert_string_equal(lits("(unclosed"), "");
+}
+
+static size_t split(const char *p, char *out)
+{
+    size_t off[LITERALS_MAX_BRANCHES], len[LITERALS_MAX_BRANCHES];
+    size_t n = literals_split(p, strlen(p), off, len);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(out, " ; ");
+        strncat(out, p + off[i], len[i]);
+    }
+    return n;
+}
+
+static void splits_top_level_branches(void **state)
+{
+    (void)state;
+    char out[256];
+    assert_int_equal(split("a|b(?:c|d)|[|]e|\\|f", out), 4);
+    assert_string_equal(out, "a ; b(?:c|d) ; [|]e ; \\|f");
+    assert_int_equal(split("(a|b)", out), 1);
+    assert_int_equal(split("(?i)a|b", out), 1);        /* the option would be lost */
+    assert_int_equal(split("(a)x|\\1", out), 1);       /* back-reference */
+    assert_int_equal(split("[]|]a|b", out), 2);
+    assert_string_equal(out, "[]|]a ; b");
+    assert_int_equal(split("a|", out), 2);
 }
 
 static void scans_all_literals(void **state)
@@ -113,15 +156,19 @@ static void check_text(const intake_ruleset *rs, pcre2_match_data *md, const cha
 {
     intake_buf b = {0};
     assert_int_equal(intake_normalise_body(raw, strlen(raw), 1 << 20, RULESET_MAX_SCAN, &b), 0);
-    uint64_t *hits = calloc(rs->words, sizeof *hits);
+    uint64_t *hits = calloc(rs->group_words, sizeof *hits);
     acscan_run(rs->ac, b.data, b.len, hits);
-    for (size_t i = 0; i < rs->n; i++) {
-        const struct rule *r = &rs->rules[i];
-        if (!r->prefiltered)
+    for (size_t i = 0; i < rs->natoms; i++) {
+        const struct atom *a = &rs->atoms[i];
+        if (!a->prefiltered)
             continue;
-        int rc = pcre2_match(r->re, (PCRE2_SPTR)b.data, b.len, 0, 0, md, NULL);
-        if (rc >= 0 && !((hits[i >> 6] >> (i & 63)) & 1))
-            fail_msg("prefilter skips rule %s on a text its pattern matches", r->name);
+        int rc = pcre2_match(a->re, (PCRE2_SPTR)b.data, b.len, 0, 0, md, NULL);
+        bool all = true;
+        for (size_t k = 0; k < a->ngroups; k++)
+            all = all && ((hits[a->group[k] >> 6] >> (a->group[k] & 63)) & 1);
+        if (rc >= 0 && !all)
+            fail_msg("prefilter skips a branch of rule %s on a text it matches",
+                     rs->rules[a->rule].name);
         (*checked)++;
     }
     free(hits);
@@ -143,15 +190,16 @@ static void prefilter_is_sound_on_shipped_rules(void **state)
         check_text(rs, md, texts[i], &checked);
         free(texts[i]);
     }
+    for (size_t i = 0; i < rs->natoms; i++)
+        prefiltered += rs->atoms[i].prefiltered;
     for (size_t i = 0; i < rs->n; i++) {
-        prefiltered += rs->rules[i].prefiltered;
         for (size_t k = 0; k < rs->rules[i].nexamples; k++)
             check_text(rs, md, rs->rules[i].examples[k].text, &checked);
     }
     free(texts);
     pcre2_match_data_free(md);
-    /* Most text rules must have a prefilter, or speed is lost. */
-    assert_true(prefiltered * 10 >= rs->n * 6);
+    /* Most branches must have a prefilter, or speed is lost. */
+    assert_true(prefiltered * 10 >= rs->natoms * 6);
     assert_true(checked > 1000);
     intake_ruleset_free(rs);
 }
@@ -160,6 +208,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(extracts_required_literals),
+        cmocka_unit_test(splits_top_level_branches),
         cmocka_unit_test(scans_all_literals),
         cmocka_unit_test(prefilter_is_sound_on_shipped_rules),
     };

@@ -36,8 +36,9 @@ int intake_normalise_body(const char *in, size_t len, size_t max_in, size_t max_
                           intake_buf *out);
 
 /* Cleans a one-line field (subject, name, address) the same way, without the body-only
- * steps (quotes, signatures, disclaimers); line breaks become spaces. Appends to `out`.
- * Returns 0, or -1 when memory runs out. */
+ * steps (quotes, signatures, disclaimers, HTML); line breaks become spaces. Appends at
+ * most `max_out` bytes to `out`, after a space when `out` was not empty. Returns 0, or
+ * -1 when memory runs out. */
 int intake_normalise_line(const char *in, size_t len, size_t max_out, intake_buf *out);
 
 #endif
