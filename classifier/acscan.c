@@ -168,19 +168,35 @@ fail:
     return NULL;
 }
 
-void acscan_run(const acscan *ac, const char *text, size_t len, uint64_t *hits)
+static void report(const uint32_t *o, uint32_t k, uint32_t end, uint64_t *hits,
+                   struct acscan_occ *occ, size_t occ_cap, size_t *nocc)
+{
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t id = o[j];
+        if (!(id & ACSCAN_POSITIONAL)) {
+            hits[id >> 6] |= UINT64_C(1) << (id & 63);
+            continue;
+        }
+        if (*nocc < occ_cap)
+            occ[*nocc] = (struct acscan_occ){.id = id & ~ACSCAN_POSITIONAL, .end = end};
+        (*nocc)++;
+    }
+}
+
+void acscan_run(const acscan *ac, const char *text, size_t len, uint64_t *hits,
+                struct acscan_occ *occ, size_t occ_cap, size_t *nocc)
 {
     const unsigned char *p = (const unsigned char *)text;
     const int32_t *next = ac->next;
     size_t ncls = ac->ncls;
     int32_t s = 0;
+    *nocc = 0;
     for (size_t i = 0; i < len; i++) {
         s = next[(size_t)s * ncls + ac->cls[p[i]]];
         if (!(s & OUT_FLAG))
             continue;
         s &= ~OUT_FLAG;
-        const uint32_t *o = ac->outs + ac->out_start[s];
-        for (uint32_t j = 0, k = ac->out_len[s]; j < k; j++)
-            hits[o[j] >> 6] |= UINT64_C(1) << (o[j] & 63);
+        report(ac->outs + ac->out_start[s], ac->out_len[s], (uint32_t)(i + 1), hits, occ,
+               occ_cap, nocc);
     }
 }

@@ -22,8 +22,20 @@ acscan *acscan_build(const char *const *lits, const uint32_t *ids, size_t n);
 /* Frees a scanner. NULL is allowed. */
 void acscan_free(acscan *ac);
 
-/* Scans `len` bytes of `text` and sets bit id in `hits` (an array of 64-bit words that
- * the caller sized for the largest id) for each literal found. */
-void acscan_run(const acscan *ac, const char *text, size_t len, uint64_t *hits);
+/* An id with this bit set is positional: the scan records where each occurrence ends
+ * instead of setting a bit. */
+#define ACSCAN_POSITIONAL 0x80000000u
+
+struct acscan_occ {
+    uint32_t id;  /* without ACSCAN_POSITIONAL */
+    uint32_t end; /* offset just past the occurrence */
+};
+
+/* Scans `len` bytes of `text` (at most 4 GiB). For each literal found, sets bit id in
+ * `hits` (64-bit words the caller sized for the largest id), or, for positional ids,
+ * appends an occurrence to `occ` while fewer than `occ_cap` are there. *nocc receives
+ * the number of positional occurrences found, which may exceed occ_cap. */
+void acscan_run(const acscan *ac, const char *text, size_t len, uint64_t *hits,
+                struct acscan_occ *occ, size_t occ_cap, size_t *nocc);
 
 #endif

@@ -29,12 +29,20 @@ struct parser {
     bool oom;
 };
 
-enum atom_kind { ATOM_CHAR, ATOM_GROUP, ATOM_OTHER };
+enum atom_kind { ATOM_CHAR, ATOM_GROUP, ATOM_ZERO, ATOM_OTHER };
+
+/* What a pattern (or part of one) is known to need: `req`, strings it must contain, and
+ * `pre`, strings one of which every match starts with. */
+struct result {
+    lit_req req;
+    lit_set pre;
+};
 
 struct atom {
-    enum atom_kind kind;
+    enum atom_kind kind; /* ATOM_ZERO: matches no characters (\b, ^, lookaround) */
     char c;
     lit_req group;
+    lit_set pre; /* ATOM_GROUP: the group's prefixes */
 };
 
 void lit_set_free(lit_set *ls)
@@ -143,7 +151,7 @@ static bool set_union(struct parser *ps, lit_set *a, lit_set *b)
     return true;
 }
 
-static lit_req parse_alt(struct parser *ps);
+static struct result parse_alt(struct parser *ps);
 
 static bool at(struct parser *ps, const char *s)
 {
@@ -202,6 +210,8 @@ static struct atom parse_escape(struct parser *ps)
         a.c = (char)c;
         return a;
     }
+    if (c == 'b' || c == 'B' || c == 'A' || c == 'z' || c == 'Z' || c == 'G')
+        a.kind = ATOM_ZERO;
     if (c == 'Q')
         ps->give_up = true;
     else if (c == 'x' || c == 'p' || c == 'P' || c == 'N' || c == 'g' || c == 'o')
@@ -265,7 +275,7 @@ static int group_kind(struct parser *ps)
 
 static struct atom parse_group(struct parser *ps)
 {
-    struct atom a = {.kind = ATOM_OTHER};
+    struct atom a = {.kind = ATOM_ZERO};
     ps->p++;
     int kind = 1;
     if (ps->p < ps->end && *ps->p == '?') {
@@ -277,18 +287,21 @@ static struct atom parse_group(struct parser *ps)
             ps->give_up = true;
             return a;
         }
-        lit_req inner = parse_alt(ps);
+        struct result inner = parse_alt(ps);
         ps->depth--;
         if (kind == 1) {
             a.kind = ATOM_GROUP;
-            a.group = inner;
+            a.group = inner.req;
+            a.pre = inner.pre;
         } else {
-            lit_req_free(&inner);
+            lit_req_free(&inner.req);
+            lit_set_free(&inner.pre);
         }
     }
     if (ps->p >= ps->end || *ps->p != ')') {
         ps->give_up = true;
         lit_req_free(&a.group);
+        lit_set_free(&a.pre);
         a.kind = ATOM_OTHER;
         return a;
     }
@@ -308,7 +321,11 @@ static struct atom parse_atom(struct parser *ps)
         return a;
     case '\\':
         return parse_escape(ps);
-    case '.': case '^': case '$':
+    case '^': case '$':
+        ps->p++;
+        a.kind = ATOM_ZERO;
+        return a;
+    case '.':
         ps->p++;
         return a;
     case '*': case '+': case '?':
@@ -378,15 +395,85 @@ static void parse_quant(struct parser *ps, long *min, long *max)
         ps->p++;
 }
 
-static lit_req parse_seq(struct parser *ps)
+static lit_set one_string(struct parser *ps, const char *run, size_t len)
+{
+    lit_set one = {.s = malloc(sizeof(char *)), .n = 1, .ok = true};
+    if (one.s == NULL || (one.s[0] = strndup(run, len)) == NULL) {
+        free(one.s);
+        ps->oom = true;
+        return (lit_set){0};
+    }
+    return one;
+}
+
+/* Prepends run to every string of *set (in place). */
+static void prepend_run(struct parser *ps, lit_set *set, const char *run, size_t len)
+{
+    for (size_t i = 0; i < set->n && len > 0; i++) {
+        size_t sl = strlen(set->s[i]);
+        char *joined = malloc(len + sl + 1);
+        if (joined == NULL) {
+            ps->oom = true;
+            lit_set_free(set);
+            return;
+        }
+        memcpy(joined, run, len);
+        memcpy(joined + len, set->s[i], sl + 1);
+        free(set->s[i]);
+        set->s[i] = joined;
+    }
+}
+
+/* Tracks the prefix of a sequence while its atoms are read. */
+struct prefix_state {
+    bool done;
+    char run[MAX_RUN];
+    size_t rlen;
+    lit_set pre;
+};
+
+/* Ends the prefix with what was collected (the run, if any). */
+static void prefix_finish(struct parser *ps, struct prefix_state *st)
+{
+    if (!st->done && st->rlen > 0)
+        st->pre = one_string(ps, st->run, st->rlen);
+    st->done = true;
+}
+
+static void prefix_step(struct parser *ps, struct prefix_state *st, struct atom *a, long min,
+                        long max)
+{
+    if (st->done)
+        return;
+    if (a->kind == ATOM_ZERO && st->rlen == 0)
+        return; /* \b, ^ or a lookaround before the first character */
+    if (a->kind == ATOM_CHAR && min >= 1 && st->rlen < MAX_RUN) {
+        st->run[st->rlen++] = a->c;
+        if (min != 1 || max != 1)
+            prefix_finish(ps, st);
+        return;
+    }
+    if (a->kind == ATOM_GROUP && min >= 1 && a->pre.ok) {
+        prepend_run(ps, &a->pre, st->run, st->rlen);
+        st->pre = a->pre;
+        a->pre = (lit_set){0};
+        st->done = true;
+        return;
+    }
+    prefix_finish(ps, st);
+}
+
+static struct result parse_seq(struct parser *ps)
 {
     lit_req req = {0};
+    struct prefix_state st = {0};
     char run[MAX_RUN];
     size_t rlen = 0;
     while (ps->p < ps->end && *ps->p != '|' && *ps->p != ')' && !ps->give_up) {
         struct atom a = parse_atom(ps);
         long min, max;
         parse_quant(ps, &min, &max);
+        prefix_step(ps, &st, &a, min, max);
         if (a.kind == ATOM_CHAR && min >= 1 && rlen < MAX_RUN)
             run[rlen++] = a.c;
         if (a.kind != ATOM_CHAR || min != 1 || max != 1 || rlen == MAX_RUN) {
@@ -397,9 +484,11 @@ static lit_req parse_seq(struct parser *ps)
             offer_all(&req, &a.group);
         else
             lit_req_free(&a.group);
+        lit_set_free(&a.pre);
     }
     offer_run(ps, &req, run, rlen);
-    return req;
+    prefix_finish(ps, &st);
+    return (struct result){.req = req, .pre = st.pre};
 }
 
 /* Keeps only the best group of a branch, as a single-group requirement. */
@@ -412,38 +501,47 @@ static lit_set best_group(lit_req *r)
     return best;
 }
 
-static lit_req parse_alt(struct parser *ps)
+/* Unions b into a when both are known; otherwise leaves a unknown. Frees b. */
+static void union_or_drop(struct parser *ps, lit_set *a, lit_set *b)
 {
-    lit_req first = parse_seq(ps);
+    if (!a->ok || !b->ok) {
+        lit_set_free(a);
+        lit_set_free(b);
+        return;
+    }
+    if (!set_union(ps, a, b))
+        lit_set_free(a);
+}
+
+static struct result parse_alt(struct parser *ps)
+{
+    struct result first = parse_seq(ps);
     if (ps->p >= ps->end || *ps->p != '|' || ps->give_up)
         return first;
-    lit_set all = best_group(&first);
-    bool ok = all.ok;
+    lit_set all = best_group(&first.req);
+    lit_set pre = first.pre;
     while (ps->p < ps->end && *ps->p == '|' && !ps->give_up) {
         ps->p++;
-        lit_req nr = parse_seq(ps);
-        lit_set next = best_group(&nr);
-        if (!ok || !next.ok) {
-            lit_set_free(&next);
-            ok = false;
-            continue;
-        }
-        ok = set_union(ps, &all, &next);
+        struct result next = parse_seq(ps);
+        lit_set nb = best_group(&next.req);
+        union_or_drop(ps, &all, &nb);
+        union_or_drop(ps, &pre, &next.pre);
     }
-    lit_req out = {0};
-    if (ok)
-        offer(&out, &all);
-    else
-        lit_set_free(&all);
+    struct result out = {.pre = pre};
+    offer(&out.req, &all);
     return out;
 }
 
-int literals_required(const char *pattern, size_t len, lit_req *out)
+int literals_required(const char *pattern, size_t len, lit_req *out, lit_set *prefix)
 {
     struct parser ps = {.p = pattern, .end = pattern + len};
-    *out = parse_alt(&ps);
-    if (ps.p != ps.end || ps.give_up || ps.oom)
+    struct result r = parse_alt(&ps);
+    *out = r.req;
+    *prefix = r.pre;
+    if (ps.p != ps.end || ps.give_up || ps.oom) {
         lit_req_free(out);
+        lit_set_free(prefix);
+    }
     /* Extra groups of very short strings filter little and fire often: keep the best
      * group whatever it is, and the others only when they are selective. */
     while (out->n > 1 && shortest(&out->g[out->n - 1]) < MIN_EXTRA_GROUP)

@@ -27,10 +27,11 @@ typedef struct lit_req {
     size_t n;
 } lit_req;
 
-/* Extracts the required literals of `pattern` (`len` bytes, borrowed) into *out. Returns
- * 0 (out->n tells how many groups were found, possibly none), or -1 when memory runs
- * out. */
-int literals_required(const char *pattern, size_t len, lit_req *out);
+/* Extracts the required literals of `pattern` (`len` bytes, borrowed) into *out, and into
+ * *prefix the strings one of which every match starts with (prefix->ok false when that
+ * cannot be proved). Returns 0 (out->n tells how many groups were found, possibly none),
+ * or -1 when memory runs out. The caller owns both results. */
+int literals_required(const char *pattern, size_t len, lit_req *out, lit_set *prefix);
 
 /* Frees every group of a requirement and resets it. */
 void lit_req_free(lit_req *lr);

@@ -52,9 +52,12 @@ void intake_ruleset_free(intake_ruleset *rs)
     for (size_t i = 0; i < rs->nfiles; i++)
         free(rs->files[i]);
     free(rs->files);
-    for (size_t i = 0; i < rs->natoms; i++)
+    for (size_t i = 0; i < rs->natoms; i++) {
         pcre2_code_free(rs->atoms[i].re);
+        pcre2_code_free(rs->atoms[i].re_anchored);
+    }
     free(rs->atoms);
+    free(rs->poslits);
     free(rs->meta_order);
     acscan_free(rs->ac);
     free(rs);
@@ -108,11 +111,19 @@ static int compile_pattern(struct rule *r, intake_diag *diag)
     return 1;
 }
 
-static pcre2_code *compile_jit(const struct rule *r, const char *p, size_t len)
+static bool has_jit(const pcre2_code *re)
+{
+    size_t jit_size = 0;
+    pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &jit_size);
+    return jit_size > 0;
+}
+
+static pcre2_code *compile_jit(const struct rule *r, const char *p, size_t len, uint32_t extra)
 {
     int err;
     PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)p, len, compile_options(r), &err, &off, NULL);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)p, len, compile_options(r) | extra, &err, &off,
+                                   NULL);
     /* Without JIT (an unsupported CPU) the interpreter runs the same pattern, slower.
      * Under valgrind, JIT code reads past the subject on purpose (vector loads) and
      * valgrind cannot tell; the interpreter keeps valgrind runs about our own code. */
@@ -129,7 +140,8 @@ static int add_atom(intake_ruleset *rs, uint32_t rule, pcre2_code *re, size_t of
         return -1;
     }
     rs->atoms = a;
-    a[rs->natoms++] = (struct atom){.rule = rule, .re = re, .off = off, .len = len};
+    a[rs->natoms++] = (struct atom){.rule = rule, .re = re, .off = off, .len = len,
+                                    .jit = has_jit(re)};
     return 0;
 }
 
@@ -141,12 +153,12 @@ static int make_atoms(intake_ruleset *rs, uint32_t i)
     size_t n = literals_split(r->pattern, strlen(r->pattern), off, len);
     size_t first = rs->natoms;
     for (size_t k = 0; k < n; k++) {
-        pcre2_code *re = compile_jit(r, r->pattern + off[k], len[k]);
+        pcre2_code *re = compile_jit(r, r->pattern + off[k], len[k], 0);
         if (re == NULL && n > 1) { /* a branch that does not stand alone: keep it whole */
             while (rs->natoms > first)
                 pcre2_code_free(rs->atoms[--rs->natoms].re);
             size_t all = strlen(r->pattern);
-            pcre2_code *whole = compile_jit(r, r->pattern, all);
+            pcre2_code *whole = compile_jit(r, r->pattern, all, 0);
             return whole ? add_atom(rs, i, whole, 0, all) : -1;
         }
         if (re == NULL || add_atom(rs, i, re, off[k], len[k]) != 0)
@@ -247,18 +259,74 @@ static int litlist_take(struct litlist *ll, lit_set *ls, uint32_t id)
     return 0;
 }
 
+/* Every field but `public` is in the text the prefilter scans. */
 static bool field_prefiltered(enum rule_field f)
 {
-    return f == FIELD_SUBJECT || f == FIELD_BODY || f == FIELD_TEXT;
+    return f != FIELD_PUBLIC && f != FIELD_NONE;
 }
 
-/* Gives one atom its literal groups. Returns 0 or -1. */
-static int prefilter_atom(intake_ruleset *rs, struct atom *at, struct litlist *ll)
+#define MIN_ANCHOR_LEN 2
+
+static bool usable_prefix(const lit_set *pre)
 {
+    if (!pre->ok || pre->n == 0)
+        return false;
+    for (size_t i = 0; i < pre->n; i++)
+        if (strlen(pre->s[i]) < MIN_ANCHOR_LEN)
+            return false;
+    return true;
+}
+
+/* Registers the prefix strings of atom `a` as positional literals, and compiles the
+ * anchored form it is matched with at those places. Takes the strings. */
+static int anchor_atom(intake_ruleset *rs, uint32_t a, lit_set *pre, struct litlist *ll)
+{
+    struct atom *at = &rs->atoms[a];
+    const struct rule *r = &rs->rules[at->rule];
+    at->re_anchored = compile_jit(r, r->pattern + at->off, at->len, PCRE2_ANCHORED);
+    if (at->re_anchored == NULL)
+        return 0; /* compiled once already, so only memory can fail: stay unanchored */
+    at->jit_anchored = has_jit(at->re_anchored);
+    struct poslit *pl = realloc(rs->poslits, (rs->nposlits + pre->n) * sizeof *pl);
+    if (pl == NULL)
+        return -1;
+    rs->poslits = pl;
+    size_t first = rs->nposlits;
+    for (size_t i = 0; i < pre->n; i++)
+        pl[rs->nposlits++] = (struct poslit){.atom = a, .len = (uint32_t)strlen(pre->s[i])};
+    /* Each string has its own id, which tells the scan its length. */
+    for (size_t i = 0; i < pre->n; i++) {
+        lit_set moved = {.s = malloc(sizeof(char *)), .n = 1, .ok = true};
+        if (moved.s == NULL)
+            return -1;
+        moved.s[0] = pre->s[i];
+        pre->s[i] = NULL;
+        if (litlist_take(ll, &moved, ACSCAN_POSITIONAL | (uint32_t)(first + i)) != 0) {
+            lit_set_free(&moved);
+            return -1;
+        }
+    }
+    rs->atoms[a].anchored = true;
+    return 0;
+}
+
+/* Gives one atom its literal groups, and its anchors when it has a usable prefix. Returns
+ * 0 or -1. */
+static int prefilter_atom(intake_ruleset *rs, uint32_t a, struct litlist *ll)
+{
+    struct atom *at = &rs->atoms[a];
     struct rule *r = &rs->rules[at->rule];
     lit_req req = {0};
-    if (field_prefiltered(r->field) && literals_required(r->pattern + at->off, at->len, &req))
+    lit_set pre = {0};
+    if (field_prefiltered(r->field) &&
+        literals_required(r->pattern + at->off, at->len, &req, &pre) != 0)
         return -1;
+    if (usable_prefix(&pre) && anchor_atom(rs, a, &pre, ll) != 0) {
+        lit_set_free(&pre);
+        lit_req_free(&req);
+        return -1;
+    }
+    lit_set_free(&pre);
     at->prefiltered = req.n > 0;
     r->prefiltered = r->prefiltered && at->prefiltered;
     for (size_t k = 0; k < req.n; k++) {
@@ -279,8 +347,8 @@ static int build_prefilter(intake_ruleset *rs)
     for (uint32_t i = 0; i < rs->n; i++)
         rs->rules[i].prefiltered = rs->rules[i].pattern != NULL &&
                                    field_prefiltered(rs->rules[i].field);
-    for (size_t a = 0; a < rs->natoms; a++)
-        if (prefilter_atom(rs, &rs->atoms[a], &ll) != 0)
+    for (uint32_t a = 0; a < rs->natoms; a++)
+        if (prefilter_atom(rs, a, &ll) != 0)
             goto done;
     rs->group_words = (rs->ngroups + 63) / 64 + 1;
     rs->ac = acscan_build((const char *const *)ll.s, ll.id, ll.n);

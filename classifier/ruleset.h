@@ -52,12 +52,22 @@ struct rule {
  * two atoms), each with its own literal prefilter. A rule fires when any atom matches. */
 struct atom {
     uint32_t rule;
-    pcre2_code *re; /* owned, JIT-compiled */
+    pcre2_code *re; /* owned */
+    bool jit;       /* re was JIT-compiled: matched through pcre2_jit_match */
+    pcre2_code *re_anchored; /* owned; anchored atoms only: compiled with PCRE2_ANCHORED */
+    bool jit_anchored;
     size_t off;     /* the branch's place in the rule's pattern */
     size_t len;
     bool prefiltered;                   /* runs only when all its literal groups were seen */
     uint32_t group[LITERALS_MAX_GROUPS]; /* literal-group ids the prefilter reports */
     size_t ngroups;
+    bool anchored; /* every match starts with a known string: try only where one occurs */
+};
+
+/* A positional literal: where it occurs, its atom may start a match. */
+struct poslit {
+    uint32_t atom;
+    uint32_t len;
 };
 
 #define RULESET_MAX_SCAN 65536 /* bytes of each field the rules look at */
@@ -74,6 +84,8 @@ struct intake_ruleset {
     struct atom *atoms;  /* owned */
     size_t natoms;
     size_t ngroups;      /* literal groups over all atoms */
+    struct poslit *poslits; /* owned; indexed by positional prefilter id */
+    size_t nposlits;
     size_t group_words;  /* 64-bit words in a group bitmap */
     uint32_t *meta_order; /* meta rules in dependency order */
     size_t nmeta;

@@ -15,20 +15,23 @@
 #define HEAP_LIMIT_KIB 4096
 #define JIT_STACK_MIN (32 * 1024)
 #define JIT_STACK_MAX (512 * 1024)
+#define OCC_CAP 512            /* prefix occurrences kept per message */
 
 struct intake_scanner {
     const intake_ruleset *rs;
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit;
-    intake_buf text;  /* subject '\n' body */
-    size_t subject_len;
+    /* Every cleaned field in one buffer, so that one prefilter pass covers them all:
+     * subject '\n' body '\n' from '\n' from_name '\n' channel. */
+    intake_buf text;
+    size_t off[FIELD_NONE]; /* where each field starts in text */
+    size_t len[FIELD_NONE];
     intake_buf body;  /* scratch for the cleaned body */
-    intake_buf from;
-    intake_buf from_name;
-    intake_buf channel;
     bool is_public;
     uint64_t *seen;   /* literal groups the prefilter found in this message */
+    struct acscan_occ occ[OCC_CAP]; /* where anchored atoms' prefixes occur */
+    size_t nocc;      /* may exceed OCC_CAP: then anchors are not used */
     uint64_t *fired;
     uint32_t *fired_list;
 };
@@ -67,9 +70,6 @@ void intake_scanner_free(intake_scanner *sc)
     pcre2_jit_stack_free(sc->jit);
     intake_buf_free(&sc->text);
     intake_buf_free(&sc->body);
-    intake_buf_free(&sc->from);
-    intake_buf_free(&sc->from_name);
-    intake_buf_free(&sc->channel);
     free(sc->seen);
     free(sc->fired);
     free(sc->fired_list);
@@ -78,68 +78,86 @@ void intake_scanner_free(intake_scanner *sc)
 
 const char *scanner_field(const intake_scanner *sc, enum rule_field field, size_t *len)
 {
-    switch (field) {
-    case FIELD_SUBJECT:
-        *len = sc->subject_len;
-        return sc->text.data;
-    case FIELD_BODY:
-        *len = sc->text.len - sc->subject_len - 1;
-        return sc->text.data + sc->subject_len + 1;
-    case FIELD_TEXT:
-        *len = sc->text.len;
-        return sc->text.data;
-    case FIELD_FROM:
-        *len = sc->from.len;
-        return sc->from.data;
-    case FIELD_FROM_NAME:
-        *len = sc->from_name.len;
-        return sc->from_name.data;
-    case FIELD_CHANNEL:
-        *len = sc->channel.len;
-        return sc->channel.data;
-    case FIELD_PUBLIC:
-    case FIELD_NONE:
-        break;
+    if (field == FIELD_PUBLIC || field == FIELD_NONE) {
+        *len = sc->is_public ? 4 : 5;
+        return sc->is_public ? "true" : "false";
     }
-    *len = sc->is_public ? 4 : 5;
-    return sc->is_public ? "true" : "false";
+    *len = sc->len[field];
+    return sc->text.data + sc->off[field];
 }
 
-static int set_line(intake_buf *b, const char *s, size_t n)
+/* Appends one cleaned one-line field and a line break, recording where it is. */
+static int add_line_field(intake_scanner *sc, enum rule_field f, const char *s, size_t n)
 {
-    b->len = 0;
-    return intake_normalise_line(s, n, RULESET_MAX_SCAN, b);
+    intake_buf *t = &sc->text;
+    size_t start = t->len;
+    intake_buf one = {0};
+    int rc = intake_normalise_line(s, n, RULESET_MAX_SCAN, &one);
+    if (rc == 0)
+        rc = intake_buf_append(t, one.data ? one.data : "", one.len);
+    intake_buf_free(&one);
+    sc->off[f] = start;
+    sc->len[f] = t->len - start;
+    return rc == 0 ? intake_buf_append(t, "\n", 1) : -1;
 }
 
-/* Cleans every field of msg into the scanner's buffers. */
+/* Cleans every field of msg into the scanner's text buffer. */
 static int prepare(intake_scanner *sc, const intake_message *m)
 {
-    if (set_line(&sc->text, m->subject, m->subject_len) != 0)
+    sc->text.len = 0;
+    if (add_line_field(sc, FIELD_SUBJECT, m->subject, m->subject_len) != 0 ||
+        intake_normalise_body(m->body, m->body_len, RULESET_MAX_SCAN * 8, RULESET_MAX_SCAN,
+                              &sc->body) != 0)
         return -1;
-    sc->subject_len = sc->text.len;
-    if (intake_normalise_body(m->body, m->body_len, RULESET_MAX_SCAN * 8, RULESET_MAX_SCAN,
-                              &sc->body) != 0 ||
-        intake_buf_append(&sc->text, "\n", 1) != 0 ||
-        intake_buf_append(&sc->text, sc->body.data, sc->body.len) != 0)
+    sc->off[FIELD_BODY] = sc->text.len;
+    sc->len[FIELD_BODY] = sc->body.len;
+    if (intake_buf_append(&sc->text, sc->body.data, sc->body.len) != 0 ||
+        intake_buf_append(&sc->text, "\n", 1) != 0)
         return -1;
-    if (set_line(&sc->from, m->from_address, m->from_address_len) != 0 ||
-        set_line(&sc->from_name, m->from_name, m->from_name_len) != 0 ||
-        set_line(&sc->channel, m->channel, m->channel_len) != 0)
+    sc->off[FIELD_TEXT] = 0;
+    sc->len[FIELD_TEXT] = sc->off[FIELD_BODY] + sc->len[FIELD_BODY];
+    if (add_line_field(sc, FIELD_FROM, m->from_address, m->from_address_len) != 0 ||
+        add_line_field(sc, FIELD_FROM_NAME, m->from_name, m->from_name_len) != 0 ||
+        add_line_field(sc, FIELD_CHANNEL, m->channel, m->channel_len) != 0)
         return -1;
     sc->is_public = m->is_public;
     return 0;
 }
 
-/* Runs one atom on its rule's field. Returns true on a match. */
-static bool match_atom(intake_scanner *sc, const struct atom *a, unsigned *limit_hits)
+/* Runs compiled code on `len` bytes at s, from `start`. Returns true on a match. */
+static bool match_at(intake_scanner *sc, const pcre2_code *re, bool jit, const char *s,
+                     size_t len, size_t start, unsigned *limit_hits)
 {
-    size_t len;
-    const char *s = scanner_field(sc, sc->rs->rules[a->rule].field, &len);
-    int rc = pcre2_match(a->re, (PCRE2_SPTR)s, len, 0, 0, sc->md, sc->mctx);
+    int rc = jit ? pcre2_jit_match(re, (PCRE2_SPTR)s, len, start, 0, sc->md, sc->mctx)
+                 : pcre2_match(re, (PCRE2_SPTR)s, len, start, 0, sc->md, sc->mctx);
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
         rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
         (*limit_hits)++;
     return rc >= 0;
+}
+
+/* Runs atom a: only at its prefix occurrences when it is anchored and they were all
+ * kept, else over the whole field. Returns true on a match. */
+static bool match_atom(intake_scanner *sc, uint32_t a, unsigned *limit_hits)
+{
+    const struct atom *at = &sc->rs->atoms[a];
+    enum rule_field f = sc->rs->rules[at->rule].field;
+    size_t len;
+    const char *s = scanner_field(sc, f, &len);
+    if (!at->anchored || sc->nocc > OCC_CAP)
+        return match_at(sc, at->re, at->jit, s, len, 0, limit_hits);
+    size_t off = sc->off[f];
+    for (size_t k = 0; k < sc->nocc; k++) {
+        const struct poslit *pl = &sc->rs->poslits[sc->occ[k].id];
+        if (pl->atom != a)
+            continue;
+        size_t begin = sc->occ[k].end - pl->len;
+        if (begin < off || begin - off >= len)
+            continue;
+        if (match_at(sc, at->re_anchored, at->jit_anchored, s, len, begin - off, limit_hits))
+            return true;
+    }
+    return false;
 }
 
 static void set_bit(uint64_t *bits, uint32_t i)
@@ -160,12 +178,12 @@ static void run_patterns(intake_scanner *sc, unsigned *limit_hits)
     const intake_ruleset *rs = sc->rs;
     memset(sc->seen, 0, rs->group_words * sizeof *sc->seen);
     memset(sc->fired, 0, rs->words * sizeof *sc->fired);
-    acscan_run(rs->ac, sc->text.data, sc->text.len, sc->seen);
-    for (size_t a = 0; a < rs->natoms; a++) {
+    acscan_run(rs->ac, sc->text.data, sc->text.len, sc->seen, sc->occ, OCC_CAP, &sc->nocc);
+    for (uint32_t a = 0; a < rs->natoms; a++) {
         const struct atom *at = &rs->atoms[a];
         if (scanner_fired(sc, at->rule) || !prefilter_passes(sc->seen, at))
             continue;
-        if (match_atom(sc, at, limit_hits))
+        if (match_atom(sc, a, limit_hits))
             set_bit(sc->fired, at->rule);
     }
 }

@@ -31,12 +31,29 @@ static void put_group(lit_set *ls, char *out)
     }
 }
 
+/* The prefixes of `pattern`, sorted, space-joined ("" = none). */
+static char *prefix(const char *pattern)
+{
+    static char out[512];
+    lit_req req;
+    lit_set pre;
+    assert_int_equal(literals_required(pattern, strlen(pattern), &req, &pre), 0);
+    out[0] = '\0';
+    if (pre.ok)
+        put_group(&pre, out);
+    lit_req_free(&req);
+    lit_set_free(&pre);
+    return out;
+}
+
 /* The literal groups of `pattern`, best first, as "a b & c" ("" = none). */
 static char *lits(const char *pattern)
 {
     static char out[512];
     lit_req req;
-    assert_int_equal(literals_required(pattern, strlen(pattern), &req), 0);
+    lit_set pre;
+    assert_int_equal(literals_required(pattern, strlen(pattern), &req, &pre), 0);
+    lit_set_free(&pre);
     out[0] = '\0';
     for (size_t g = 0; g < req.n; g++) {
         if (g)
@@ -79,6 +96,22 @@ static void extracts_required_literals(void **state)
     assert_string_equal(lits("(unclosed"), "");
 }
 
+static void extracts_prefixes(void **state)
+{
+    (void)state;
+    assert_string_equal(prefix("\\bthank you\\b"), "thank you");
+    assert_string_equal(prefix("\\b(?:got|had) (?:a|the)"), "got had");
+    assert_string_equal(prefix("re(?:port|pair)ed"), "repair report");
+    assert_string_equal(prefix("(?<!not )happy"), "happy");
+    assert_string_equal(prefix("colou?r"), "colo");
+    assert_string_equal(prefix("a?bc"), "");
+    assert_string_equal(prefix("\\w+ing"), "");
+    assert_string_equal(prefix("(?:ab|c?d)e"), "");
+    assert_string_equal(prefix("^(?:re|fw):"), "fw re");
+    assert_string_equal(prefix("abc\\b\\s+def"), "abc");
+    assert_string_equal(prefix("(?:x|y)+z"), "x y");
+}
+
 static size_t split(const char *p, char *out)
 {
     size_t off[LITERALS_MAX_BRANCHES], len[LITERALS_MAX_BRANCHES];
@@ -114,17 +147,32 @@ static void scans_all_literals(void **state)
     acscan *ac = acscan_build(l, ids, 5);
     assert_non_null(ac);
     uint64_t hits[2] = {0, 0};
-    acscan_run(ac, "USHERS", 6, hits);
+    struct acscan_occ occ[4];
+    size_t nocc;
+    acscan_run(ac, "USHERS", 6, hits, occ, 4, &nocc);
     assert_int_equal(hits[0], (1u << 0) | (1u << 1) | (1u << 3));
     assert_int_equal(hits[1], 0);
     hits[0] = hits[1] = 0;
-    acscan_run(ac, "a his\xff x", 8, hits);
+    acscan_run(ac, "a his\xff x", 8, hits, occ, 4, &nocc);
     assert_int_equal(hits[0], 1u << 2);
     assert_int_equal(hits[1], UINT64_C(1) << 6);
     acscan_free(ac);
     ac = acscan_build(NULL, NULL, 0);
     assert_non_null(ac);
-    acscan_run(ac, "anything", 8, hits);
+    acscan_run(ac, "anything", 8, hits, occ, 4, &nocc);
+    acscan_free(ac);
+    /* Positional ids report where each occurrence ends, and count past the cap. */
+    const char *p[] = {"ab", "b"};
+    const uint32_t pid[] = {ACSCAN_POSITIONAL | 5, 9};
+    ac = acscan_build(p, pid, 2);
+    hits[0] = 0;
+    acscan_run(ac, "xabab-ABab", 10, hits, occ, 3, &nocc);
+    assert_int_equal(nocc, 4);
+    assert_int_equal(occ[0].id, 5);
+    assert_int_equal(occ[0].end, 3);
+    assert_int_equal(occ[1].end, 5);
+    assert_int_equal(occ[2].end, 8);
+    assert_int_equal(hits[0], 1u << 9);
     acscan_free(ac);
 }
 
@@ -151,13 +199,29 @@ static size_t load_texts(char ***out)
     return n;
 }
 
+/* True when atom a matches anchored at one of its prefix occurrences. */
+static bool anchored_match(const intake_ruleset *rs, size_t a, const char *text, size_t len,
+                           const struct acscan_occ *occ, size_t nocc, pcre2_match_data *md)
+{
+    for (size_t k = 0; k < nocc; k++) {
+        const struct poslit *pl = &rs->poslits[occ[k].id];
+        if (pl->atom == a && pcre2_match(rs->atoms[a].re, (PCRE2_SPTR)text, len,
+                                         occ[k].end - pl->len, PCRE2_ANCHORED, md, NULL) >= 0)
+            return true;
+    }
+    return false;
+}
+
 static void check_text(const intake_ruleset *rs, pcre2_match_data *md, const char *raw,
                        size_t *checked)
 {
     intake_buf b = {0};
     assert_int_equal(intake_normalise_body(raw, strlen(raw), 1 << 20, RULESET_MAX_SCAN, &b), 0);
     uint64_t *hits = calloc(rs->group_words, sizeof *hits);
-    acscan_run(rs->ac, b.data, b.len, hits);
+    struct acscan_occ occ[4096];
+    size_t nocc;
+    acscan_run(rs->ac, b.data, b.len, hits, occ, 4096, &nocc);
+    assert_true(nocc <= 4096);
     for (size_t i = 0; i < rs->natoms; i++) {
         const struct atom *a = &rs->atoms[i];
         if (!a->prefiltered)
@@ -168,6 +232,9 @@ static void check_text(const intake_ruleset *rs, pcre2_match_data *md, const cha
             all = all && ((hits[a->group[k] >> 6] >> (a->group[k] & 63)) & 1);
         if (rc >= 0 && !all)
             fail_msg("prefilter skips a branch of rule %s on a text it matches",
+                     rs->rules[a->rule].name);
+        if (rc >= 0 && a->anchored && !anchored_match(rs, i, b.data, b.len, occ, nocc, md))
+            fail_msg("no prefix occurrence starts the match of a branch of rule %s",
                      rs->rules[a->rule].name);
         (*checked)++;
     }
@@ -208,6 +275,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(extracts_required_literals),
+        cmocka_unit_test(extracts_prefixes),
         cmocka_unit_test(splits_top_level_branches),
         cmocka_unit_test(scans_all_literals),
         cmocka_unit_test(prefilter_is_sound_on_shipped_rules),
