@@ -12,7 +12,8 @@ struct acscan {
     uint8_t cls[256];   /* byte -> alphabet class; 0 for bytes in no literal */
     size_t ncls;
     size_t nstates;
-    int32_t *next;      /* nstates * ncls transitions */
+    int32_t *next;      /* nstates * ncls transitions (freed once next16 is made) */
+    uint16_t *next16;   /* the same in half the memory, when the states fit */
     uint32_t *out_start; /* per state: index into outs */
     uint32_t *out_len;
     uint32_t *outs;     /* ids reported per state, own and inherited through fail links */
@@ -23,6 +24,7 @@ void acscan_free(acscan *ac)
     if (ac == NULL)
         return;
     free(ac->next);
+    free(ac->next16);
     free(ac->out_start);
     free(ac->out_len);
     free(ac->outs);
@@ -137,6 +139,27 @@ static void flag_outputs(acscan *ac)
             ac->next[i] |= OUT_FLAG;
 }
 
+#define OUT_FLAG16 0x8000
+
+/* Copies the table into 16-bit cells when every state number fits beside the flag: a
+ * smaller table stays in cache, which is most of the scan's cost. */
+static int shrink_table(acscan *ac)
+{
+    if (ac->nstates >= OUT_FLAG16)
+        return 0;
+    size_t cells = ac->nstates * ac->ncls;
+    ac->next16 = malloc(cells * sizeof *ac->next16);
+    if (ac->next16 == NULL)
+        return -1;
+    for (size_t i = 0; i < cells; i++) {
+        int32_t t = ac->next[i];
+        ac->next16[i] = (uint16_t)((t & ~OUT_FLAG) | ((t & OUT_FLAG) ? OUT_FLAG16 : 0));
+    }
+    free(ac->next);
+    ac->next = NULL;
+    return 0;
+}
+
 acscan *acscan_build(const char *const *lits, const uint32_t *ids, size_t n)
 {
     acscan *ac = calloc(1, sizeof *ac);
@@ -158,6 +181,8 @@ acscan *acscan_build(const char *const *lits, const uint32_t *ids, size_t n)
     if (link_states(ac, ids, own_head, own_next) != 0)
         goto fail;
     flag_outputs(ac);
+    if (shrink_table(ac) != 0)
+        goto fail;
     free(own_head);
     free(own_next);
     return ac;
@@ -183,14 +208,34 @@ static void report(const uint32_t *o, uint32_t k, uint32_t end, uint64_t *hits,
     }
 }
 
+static void run16(const acscan *ac, const unsigned char *p, size_t len, uint64_t *hits,
+                  struct acscan_occ *occ, size_t occ_cap, size_t *nocc)
+{
+    const uint16_t *next = ac->next16;
+    size_t ncls = ac->ncls;
+    uint32_t s = 0;
+    for (size_t i = 0; i < len; i++) {
+        s = next[s * ncls + ac->cls[p[i]]];
+        if (!(s & OUT_FLAG16))
+            continue;
+        s &= ~(uint32_t)OUT_FLAG16;
+        report(ac->outs + ac->out_start[s], ac->out_len[s], (uint32_t)(i + 1), hits, occ,
+               occ_cap, nocc);
+    }
+}
+
 void acscan_run(const acscan *ac, const char *text, size_t len, uint64_t *hits,
                 struct acscan_occ *occ, size_t occ_cap, size_t *nocc)
 {
     const unsigned char *p = (const unsigned char *)text;
+    *nocc = 0;
+    if (ac->next16 != NULL) {
+        run16(ac, p, len, hits, occ, occ_cap, nocc);
+        return;
+    }
     const int32_t *next = ac->next;
     size_t ncls = ac->ncls;
     int32_t s = 0;
-    *nocc = 0;
     for (size_t i = 0; i < len; i++) {
         s = next[(size_t)s * ncls + ac->cls[p[i]]];
         if (!(s & OUT_FLAG))

@@ -29,7 +29,7 @@ struct parser {
     bool oom;
 };
 
-enum atom_kind { ATOM_CHAR, ATOM_GROUP, ATOM_ZERO, ATOM_OTHER };
+enum atom_kind { ATOM_CHAR, ATOM_GROUP, ATOM_ZERO, ATOM_DIGIT, ATOM_OTHER };
 
 /* What a pattern (or part of one) is known to need: `req`, strings it must contain, and
  * `pre`, strings one of which every match starts with. */
@@ -212,6 +212,8 @@ static struct atom parse_escape(struct parser *ps)
     }
     if (c == 'b' || c == 'B' || c == 'A' || c == 'z' || c == 'Z' || c == 'G')
         a.kind = ATOM_ZERO;
+    if (c == 'd')
+        a.kind = ATOM_DIGIT;
     if (c == 'Q')
         ps->give_up = true;
     else if (c == 'x' || c == 'p' || c == 'P' || c == 'N' || c == 'g' || c == 'o')
@@ -424,6 +426,29 @@ static void prepend_run(struct parser *ps, lit_set *set, const char *run, size_t
     }
 }
 
+/* The ten strings run + "0" ... run + "9". */
+static lit_set digit_strings(struct parser *ps, const char *run, size_t len)
+{
+    lit_set set = {.s = calloc(10, sizeof(char *)), .ok = true};
+    if (set.s == NULL) {
+        ps->oom = true;
+        return (lit_set){0};
+    }
+    for (char d = '0'; d <= '9'; d++) {
+        char *s = malloc(len + 2);
+        if (s == NULL) {
+            ps->oom = true;
+            lit_set_free(&set);
+            return set;
+        }
+        memcpy(s, run, len);
+        s[len] = d;
+        s[len + 1] = '\0';
+        set.s[set.n++] = s;
+    }
+    return set;
+}
+
 /* Tracks the prefix of a sequence while its atoms are read. */
 struct prefix_state {
     bool done;
@@ -451,6 +476,11 @@ static void prefix_step(struct parser *ps, struct prefix_state *st, struct atom 
         st->run[st->rlen++] = a->c;
         if (min != 1 || max != 1)
             prefix_finish(ps, st);
+        return;
+    }
+    if (a->kind == ATOM_DIGIT && min >= 1) {
+        st->pre = digit_strings(ps, st->run, st->rlen);
+        st->done = true;
         return;
     }
     if (a->kind == ATOM_GROUP && min >= 1 && a->pre.ok) {

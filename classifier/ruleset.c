@@ -58,6 +58,8 @@ void intake_ruleset_free(intake_ruleset *rs)
     }
     free(rs->atoms);
     free(rs->poslits);
+    free(rs->group_atom);
+    free(rs->always_atoms);
     free(rs->meta_order);
     acscan_free(rs->ac);
     free(rs);
@@ -267,13 +269,17 @@ static bool field_prefiltered(enum rule_field f)
 
 #define MIN_ANCHOR_LEN 2
 
+/* Prefixes worth anchoring at: none so short and common that matching everywhere would
+ * be cheaper. A single digit is rare enough in prose to anchor at. */
 static bool usable_prefix(const lit_set *pre)
 {
     if (!pre->ok || pre->n == 0)
         return false;
-    for (size_t i = 0; i < pre->n; i++)
-        if (strlen(pre->s[i]) < MIN_ANCHOR_LEN)
+    for (size_t i = 0; i < pre->n; i++) {
+        size_t n = strlen(pre->s[i]);
+        if (n < MIN_ANCHOR_LEN && !(n == 1 && pre->s[i][0] >= '0' && pre->s[i][0] <= '9'))
             return false;
+    }
     return true;
 }
 
@@ -329,12 +335,31 @@ static int prefilter_atom(intake_ruleset *rs, uint32_t a, struct litlist *ll)
     lit_set_free(&pre);
     at->prefiltered = req.n > 0;
     r->prefiltered = r->prefiltered && at->prefiltered;
+    if (!at->prefiltered) /* no group to wake it: it runs on every message */
+        return 0;
     for (size_t k = 0; k < req.n; k++) {
         at->group[at->ngroups++] = (uint32_t)rs->ngroups;
         if (litlist_take(ll, &req.g[k], (uint32_t)rs->ngroups++) != 0) {
             lit_req_free(&req);
             return -1;
         }
+    }
+    return 0;
+}
+
+/* Maps each literal group to its atom and lists the atoms that always run. */
+static int index_atoms(intake_ruleset *rs)
+{
+    rs->group_atom = malloc((rs->ngroups ? rs->ngroups : 1) * sizeof *rs->group_atom);
+    rs->always_atoms = malloc((rs->natoms ? rs->natoms : 1) * sizeof *rs->always_atoms);
+    if (rs->group_atom == NULL || rs->always_atoms == NULL)
+        return -1;
+    for (uint32_t a = 0; a < rs->natoms; a++) {
+        const struct atom *at = &rs->atoms[a];
+        for (size_t k = 0; k < at->ngroups; k++)
+            rs->group_atom[at->group[k]] = a;
+        if (at->ngroups == 0)
+            rs->always_atoms[rs->nalways++] = a;
     }
     return 0;
 }
@@ -350,6 +375,8 @@ static int build_prefilter(intake_ruleset *rs)
     for (uint32_t a = 0; a < rs->natoms; a++)
         if (prefilter_atom(rs, a, &ll) != 0)
             goto done;
+    if (index_atoms(rs) != 0)
+        goto done;
     rs->group_words = (rs->ngroups + 63) / 64 + 1;
     rs->ac = acscan_build((const char *const *)ll.s, ll.id, ll.n);
     rc = rs->ac ? 0 : -1;

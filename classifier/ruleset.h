@@ -84,6 +84,9 @@ struct intake_ruleset {
     struct atom *atoms;  /* owned */
     size_t natoms;
     size_t ngroups;      /* literal groups over all atoms */
+    uint32_t *group_atom; /* owned; the atom each literal group belongs to */
+    uint32_t *always_atoms; /* owned; atoms without a prefilter, run on every message */
+    size_t nalways;
     struct poslit *poslits; /* owned; indexed by positional prefilter id */
     size_t nposlits;
     size_t group_words;  /* 64-bit words in a group bitmap */

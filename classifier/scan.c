@@ -16,6 +16,7 @@
 #define JIT_STACK_MIN (32 * 1024)
 #define JIT_STACK_MAX (512 * 1024)
 #define OCC_CAP 512            /* prefix occurrences kept per message */
+#define NONE UINT32_MAX
 
 struct intake_scanner {
     const intake_ruleset *rs;
@@ -28,10 +29,15 @@ struct intake_scanner {
     size_t off[FIELD_NONE]; /* where each field starts in text */
     size_t len[FIELD_NONE];
     intake_buf body;  /* scratch for the cleaned body */
+    intake_buf line;  /* scratch for a cleaned one-line field */
     bool is_public;
     uint64_t *seen;   /* literal groups the prefilter found in this message */
     struct acscan_occ occ[OCC_CAP]; /* where anchored atoms' prefixes occur */
     size_t nocc;      /* may exceed OCC_CAP: then anchors are not used */
+    uint32_t occ_next[OCC_CAP]; /* the next occurrence of the same atom, or NONE */
+    uint32_t *occ_head; /* per atom: its first occurrence, valid when stamp == gen */
+    uint32_t *stamp;
+    uint32_t gen;
     uint64_t *fired;
     uint32_t *fired_list;
 };
@@ -48,8 +54,10 @@ intake_scanner *intake_scanner_new(const intake_ruleset *rs)
     sc->seen = calloc(rs->group_words, sizeof *sc->seen);
     sc->fired = calloc(rs->words, sizeof *sc->fired);
     sc->fired_list = malloc((rs->n ? rs->n : 1) * sizeof *sc->fired_list);
+    sc->occ_head = malloc((rs->natoms ? rs->natoms : 1) * sizeof *sc->occ_head);
+    sc->stamp = calloc(rs->natoms ? rs->natoms : 1, sizeof *sc->stamp);
     if (sc->md == NULL || sc->mctx == NULL || sc->seen == NULL || sc->fired == NULL ||
-        sc->fired_list == NULL) {
+        sc->fired_list == NULL || sc->occ_head == NULL || sc->stamp == NULL) {
         intake_scanner_free(sc);
         return NULL;
     }
@@ -70,9 +78,12 @@ void intake_scanner_free(intake_scanner *sc)
     pcre2_jit_stack_free(sc->jit);
     intake_buf_free(&sc->text);
     intake_buf_free(&sc->body);
+    intake_buf_free(&sc->line);
     free(sc->seen);
     free(sc->fired);
     free(sc->fired_list);
+    free(sc->occ_head);
+    free(sc->stamp);
     free(sc);
 }
 
@@ -91,11 +102,10 @@ static int add_line_field(intake_scanner *sc, enum rule_field f, const char *s, 
 {
     intake_buf *t = &sc->text;
     size_t start = t->len;
-    intake_buf one = {0};
-    int rc = intake_normalise_line(s, n, RULESET_MAX_SCAN, &one);
+    sc->line.len = 0;
+    int rc = intake_normalise_line(s, n, RULESET_MAX_SCAN, &sc->line);
     if (rc == 0)
-        rc = intake_buf_append(t, one.data ? one.data : "", one.len);
-    intake_buf_free(&one);
+        rc = intake_buf_append(t, sc->line.data ? sc->line.data : "", sc->line.len);
     sc->off[f] = start;
     sc->len[f] = t->len - start;
     return rc == 0 ? intake_buf_append(t, "\n", 1) : -1;
@@ -147,10 +157,9 @@ static bool match_atom(intake_scanner *sc, uint32_t a, unsigned *limit_hits)
     if (!at->anchored || sc->nocc > OCC_CAP)
         return match_at(sc, at->re, at->jit, s, len, 0, limit_hits);
     size_t off = sc->off[f];
-    for (size_t k = 0; k < sc->nocc; k++) {
+    uint32_t first = sc->stamp[a] == sc->gen ? sc->occ_head[a] : NONE;
+    for (uint32_t k = first; k != NONE; k = sc->occ_next[k]) {
         const struct poslit *pl = &sc->rs->poslits[sc->occ[k].id];
-        if (pl->atom != a)
-            continue;
         size_t begin = sc->occ[k].end - pl->len;
         if (begin < off || begin - off >= len)
             continue;
@@ -173,17 +182,49 @@ static bool prefilter_passes(const uint64_t *seen, const struct atom *at)
     return true;
 }
 
+/* Threads the kept prefix occurrences into one list per atom, in text order. */
+static void link_occurrences(intake_scanner *sc)
+{
+    if (++sc->gen == 0) { /* wrapped: old stamps could look current */
+        memset(sc->stamp, 0, sc->rs->natoms * sizeof *sc->stamp);
+        sc->gen = 1;
+    }
+    size_t n = sc->nocc < OCC_CAP ? sc->nocc : OCC_CAP;
+    for (size_t k = n; k-- > 0;) {
+        uint32_t a = sc->rs->poslits[sc->occ[k].id].atom;
+        if (sc->stamp[a] != sc->gen) {
+            sc->stamp[a] = sc->gen;
+            sc->occ_head[a] = NONE;
+        }
+        sc->occ_next[k] = sc->occ_head[a];
+        sc->occ_head[a] = (uint32_t)k;
+    }
+}
+
 static void run_patterns(intake_scanner *sc, unsigned *limit_hits)
 {
     const intake_ruleset *rs = sc->rs;
     memset(sc->seen, 0, rs->group_words * sizeof *sc->seen);
     memset(sc->fired, 0, rs->words * sizeof *sc->fired);
     acscan_run(rs->ac, sc->text.data, sc->text.len, sc->seen, sc->occ, OCC_CAP, &sc->nocc);
-    for (uint32_t a = 0; a < rs->natoms; a++) {
-        const struct atom *at = &rs->atoms[a];
-        if (scanner_fired(sc, at->rule) || !prefilter_passes(sc->seen, at))
-            continue;
-        if (match_atom(sc, a, limit_hits))
+    link_occurrences(sc);
+    /* Each literal group belongs to one atom: an atom is woken by its first group and
+     * runs when all its groups were seen. */
+    for (size_t w = 0; w < rs->group_words; w++) {
+        for (uint64_t bits = sc->seen[w]; bits; bits &= bits - 1) {
+            uint32_t g = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
+            uint32_t a = rs->group_atom[g];
+            const struct atom *at = &rs->atoms[a];
+            if (at->group[0] != g || scanner_fired(sc, at->rule) ||
+                !prefilter_passes(sc->seen, at))
+                continue;
+            if (match_atom(sc, a, limit_hits))
+                set_bit(sc->fired, at->rule);
+        }
+    }
+    for (size_t k = 0; k < rs->nalways; k++) {
+        const struct atom *at = &rs->atoms[rs->always_atoms[k]];
+        if (!scanner_fired(sc, at->rule) && match_atom(sc, rs->always_atoms[k], limit_hits))
             set_bit(sc->fired, at->rule);
     }
 }

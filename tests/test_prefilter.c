@@ -110,6 +110,8 @@ static void extracts_prefixes(void **state)
     assert_string_equal(prefix("^(?:re|fw):"), "fw re");
     assert_string_equal(prefix("abc\\b\\s+def"), "abc");
     assert_string_equal(prefix("(?:x|y)+z"), "x y");
+    assert_string_equal(prefix("\\b(?:\\d+|two) days"), "0 1 2 3 4 5 6 7 8 9 two");
+    assert_string_equal(prefix("no\\d"), "no0 no1 no2 no3 no4 no5 no6 no7 no8 no9");
 }
 
 static size_t split(const char *p, char *out)
