@@ -562,6 +562,21 @@ static struct result parse_alt(struct parser *ps)
     return out;
 }
 
+/* True when a group is worth checking besides the best one: its strings are long, or
+ * are made of characters rare in prose (a '?', an '@', a digit). */
+static bool selective(const lit_set *ls)
+{
+    if (shortest(ls) >= MIN_EXTRA_GROUP)
+        return true;
+    for (size_t i = 0; i < ls->n; i++)
+        for (const char *c = ls->s[i]; *c; c++)
+            if (textutil_is_alnum((unsigned char)*c) && !(*c >= '0' && *c <= '9'))
+                return false;
+            else if (strchr(" '.,-", *c) != NULL)
+                return false;
+    return true;
+}
+
 int literals_required(const char *pattern, size_t len, lit_req *out, lit_set *prefix)
 {
     struct parser ps = {.p = pattern, .end = pattern + len};
@@ -574,8 +589,14 @@ int literals_required(const char *pattern, size_t len, lit_req *out, lit_set *pr
     }
     /* Extra groups of very short strings filter little and fire often: keep the best
      * group whatever it is, and the others only when they are selective. */
-    while (out->n > 1 && shortest(&out->g[out->n - 1]) < MIN_EXTRA_GROUP)
-        lit_set_free(&out->g[--out->n]);
+    size_t kept = 1;
+    for (size_t k = 1; k < out->n; k++) {
+        if (selective(&out->g[k]))
+            out->g[kept++] = out->g[k];
+        else
+            lit_set_free(&out->g[k]);
+    }
+    out->n = out->n ? kept : 0;
     return ps.oom ? -1 : 0;
 }
 

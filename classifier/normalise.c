@@ -24,7 +24,7 @@
 static int put_cp(intake_buf *b, uint32_t cp)
 {
     char tmp[4];
-    size_t n = textutil_utf8_encode(cp, tmp);
+    size_t n = intake_utf8_encode(cp, tmp);
     return intake_buf_append(b, tmp, n);
 }
 
@@ -247,7 +247,7 @@ static int char_pass(const char *in, size_t n, bool markup, intake_buf *out)
             c = '\n';
         }
         uint32_t cp;
-        size_t used = textutil_utf8_decode(in + i, n - i, &cp);
+        size_t used = intake_utf8_decode(in + i, n - i, &cp);
         if (used == 0) {
             cp = REPLACEMENT_CHAR;
             used = 1;

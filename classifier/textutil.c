@@ -27,7 +27,7 @@ static size_t seq_len(unsigned char c, uint32_t *init)
     return 0;
 }
 
-size_t textutil_utf8_decode(const char *s, size_t n, uint32_t *cp)
+size_t intake_utf8_decode(const char *s, size_t n, uint32_t *cp)
 {
     static const uint32_t min_for_len[5] = {0, 0, 0x80, 0x800, 0x10000};
     if (n == 0)
@@ -48,7 +48,7 @@ size_t textutil_utf8_decode(const char *s, size_t n, uint32_t *cp)
     return len;
 }
 
-size_t textutil_utf8_encode(uint32_t cp, char *out)
+size_t intake_utf8_encode(uint32_t cp, char *out)
 {
     if (cp < 0x80) {
         out[0] = (char)cp;

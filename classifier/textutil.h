@@ -6,12 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Decodes one UTF-8 sequence at s (n bytes available) into *cp. Returns its length, or 0
- * when the bytes are not valid UTF-8 (overlong, surrogate, out of range, truncated). */
-size_t textutil_utf8_decode(const char *s, size_t n, uint32_t *cp);
-
-/* Encodes a valid code point into out (4 bytes of room). Returns the length. */
-size_t textutil_utf8_encode(uint32_t cp, char *out);
+#include "intake/utf8.h"
 
 /* True for a Unicode scalar value (not a surrogate, at most U+10FFFF). */
 bool textutil_cp_valid(uint32_t cp);

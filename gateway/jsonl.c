@@ -1,10 +1,10 @@
 /* The `intake classify` JSON Lines contract: see include/intake/jsonl.h. */
 #include "intake/jsonl.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "intake/item_json.h"
 #include "intake/normalise.h"
 
 int intake_redact_mode_parse(const char *s, enum intake_redact_mode *mode)
@@ -20,72 +20,54 @@ int intake_redact_mode_parse(const char *s, enum intake_redact_mode *mode)
     return 0;
 }
 
-/* Writes one compact JSON object and a newline. Returns 0 or -1. */
-static int emit(FILE *out, json_t *obj)
-{
-    int rc = obj ? json_dumpf(obj, out, JSON_COMPACT | JSON_REAL_PRECISION(4)) : -1;
-    json_decref(obj);
-    if (rc != 0 || fputc('\n', out) == EOF)
-        return -1;
-    return 0;
-}
-
-static int emit_error(FILE *out, json_t *id, const char *why)
-{
-    json_t *o = json_object();
-    if (o == NULL)
-        return -1;
-    json_object_set_new(o, "id", id ? json_incref(id) : json_null());
-    json_object_set_new(o, "error", json_string(why));
-    return emit(out, o);
-}
-
-/* Optional string field: absent or null leaves *s NULL; anything but a string fails. */
-static bool opt_string(json_t *obj, const char *key, const char **s, size_t *len)
-{
-    json_t *v = json_object_get(obj, key);
-    *s = NULL;
-    *len = 0;
-    if (v == NULL || json_is_null(v))
-        return true;
-    if (!json_is_string(v))
-        return false;
-    *s = json_string_value(v);
-    *len = json_string_length(v);
-    return true;
-}
-
 struct item {
-    json_t *id;
-    json_t *body;
-    bool is_public;
+    const struct intake_json_field *id; /* NULL when the line has no usable id */
+    const struct intake_json_field *body;
     char *from_name; /* owned: name and handle joined */
     intake_message msg;
 };
 
-static char *join_name(const char *name, const char *handle)
+static const char *str_or_null(const struct intake_json_field *f)
 {
-    size_t a = name ? strlen(name) : 0, b = handle ? strlen(handle) : 0;
-    char *s = malloc(a + b + 2);
+    return f->type == INTAKE_JSON_STRING ? f->text : NULL;
+}
+
+/* Optional string: absent or null is fine, anything else is refused. */
+static bool opt_string_ok(const struct intake_json_field *f)
+{
+    return f->type == INTAKE_JSON_ABSENT || f->type == INTAKE_JSON_NULL ||
+           f->type == INTAKE_JSON_STRING;
+}
+
+static char *join_name(const struct intake_json_field *name,
+                       const struct intake_json_field *handle)
+{
+    const char *a = str_or_null(name), *b = str_or_null(handle);
+    size_t la = a ? name->len : 0, lb = b ? handle->len : 0;
+    char *s = malloc(la + lb + 2);
     if (s == NULL)
         return NULL;
-    snprintf(s, a + b + 2, "%s%s%s", name ? name : "", a && b ? " " : "", handle ? handle : "");
+    memcpy(s, a ? a : "", la);
+    size_t n = la;
+    if (la && lb)
+        s[n++] = ' ';
+    memcpy(s + n, b ? b : "", lb);
+    s[n + lb] = '\0';
     return s;
 }
 
-static const char *read_from(json_t *obj, struct item *it)
+static const char *read_from(const struct intake_json_item *ji, struct item *it)
 {
-    json_t *from = json_object_get(obj, "from");
-    if (from == NULL || json_is_null(from))
+    if (ji->from.type == INTAKE_JSON_ABSENT || ji->from.type == INTAKE_JSON_NULL)
         return NULL;
-    if (!json_is_object(from))
+    if (!ji->from_is_object)
         return "field 'from' must be an object";
-    const char *name, *handle;
-    size_t len;
-    if (!opt_string(from, "name", &name, &len) || !opt_string(from, "handle", &handle, &len) ||
-        !opt_string(from, "address", &it->msg.from_address, &it->msg.from_address_len))
+    if (!opt_string_ok(&ji->from_name) || !opt_string_ok(&ji->from_handle) ||
+        !opt_string_ok(&ji->from_address))
         return "fields of 'from' must be strings";
-    it->from_name = join_name(name, handle);
+    it->msg.from_address = str_or_null(&ji->from_address);
+    it->msg.from_address_len = it->msg.from_address ? ji->from_address.len : 0;
+    it->from_name = join_name(&ji->from_name, &ji->from_handle);
     if (it->from_name == NULL)
         return "out of memory";
     it->msg.from_name = it->from_name;
@@ -94,33 +76,35 @@ static const char *read_from(json_t *obj, struct item *it)
 }
 
 /* Fills an item from a parsed line. Returns NULL, or the reason the line is refused. */
-static const char *read_item(json_t *obj, struct item *it)
+static const char *read_item(const struct intake_json_item *ji, struct item *it)
 {
-    if (!json_is_object(obj))
-        return "line is not a JSON object";
-    it->id = json_object_get(obj, "id");
-    if (it->id == NULL || !(json_is_string(it->id) || json_is_integer(it->id)))
+    if (ji->id.type == INTAKE_JSON_STRING || ji->id.type == INTAKE_JSON_INTEGER)
+        it->id = &ji->id;
+    else
         return "missing field 'id' (a string or integer)";
-    it->body = json_object_get(obj, "body");
-    if (!json_is_string(it->body))
+    if (ji->body.type != INTAKE_JSON_STRING)
         return "missing field 'body' (a string)";
-    it->msg.body = json_string_value(it->body);
-    it->msg.body_len = json_string_length(it->body);
-    json_t *ch = json_object_get(obj, "channel");
-    if (!json_is_string(ch))
+    it->body = &ji->body;
+    it->msg.body = ji->body.text;
+    it->msg.body_len = ji->body.len;
+    if (ji->channel.type != INTAKE_JSON_STRING)
         return "missing field 'channel' (a string)";
-    it->msg.channel = json_string_value(ch);
-    it->msg.channel_len = json_string_length(ch);
-    if (!opt_string(obj, "subject", &it->msg.subject, &it->msg.subject_len))
+    it->msg.channel = ji->channel.text;
+    it->msg.channel_len = ji->channel.len;
+    if (!opt_string_ok(&ji->subject))
         return "field 'subject' must be a string";
-    json_t *pub = json_object_get(obj, "public");
-    if (pub != NULL && !json_is_null(pub) && !json_is_boolean(pub))
+    it->msg.subject = str_or_null(&ji->subject);
+    it->msg.subject_len = it->msg.subject ? ji->subject.len : 0;
+    enum intake_json_type pub = ji->is_public.type;
+    if (pub != INTAKE_JSON_ABSENT && pub != INTAKE_JSON_NULL && pub != INTAKE_JSON_TRUE &&
+        pub != INTAKE_JSON_FALSE)
         return "field 'public' must be true or false";
-    it->msg.is_public = json_is_true(pub);
-    return read_from(obj, it);
+    it->msg.is_public = pub == INTAKE_JSON_TRUE;
+    return read_from(ji, it);
 }
 
-/* Appends `s` (`n` bytes of valid UTF-8, as jansson hands it over) as a JSON string. */
+/* Appends `s` (`n` bytes of valid UTF-8, as the item reader hands it over) as a JSON
+ * string. */
 static int put_json_string(intake_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -153,13 +137,23 @@ static int put_raw(intake_buf *b, const char *s)
     return intake_buf_append(b, s, strlen(s));
 }
 
-static int put_id(intake_buf *b, json_t *id)
+/* The id as it came: a string re-escaped, an integer as written; null when unusable. */
+static int put_id(intake_buf *b, const struct intake_json_field *id)
 {
-    if (json_is_string(id))
-        return put_json_string(b, json_string_value(id), json_string_length(id));
-    char num[32];
-    snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
-    return put_raw(b, num);
+    if (id == NULL)
+        return put_raw(b, "null");
+    if (id->type == INTAKE_JSON_STRING)
+        return put_json_string(b, id->text, id->len);
+    return intake_buf_append(b, id->text, id->len);
+}
+
+/* Builds an error line: {"id": ..., "error": "..."}. The reason never quotes input. */
+static int error_line(intake_buf *b, const struct intake_json_field *id, const char *why)
+{
+    b->len = 0;
+    int rc = put_raw(b, "{\"id\":") || put_id(b, id) || put_raw(b, ",\"error\":") ||
+             put_json_string(b, why, strlen(why)) || put_raw(b, "}\n");
+    return rc ? -1 : 0;
 }
 
 static int put_flags(intake_buf *b, const intake_verdict *v)
@@ -209,31 +203,57 @@ static int result_line(intake_buf *b, const intake_ruleset *rs, const struct ite
     return rc ? -1 : 0;
 }
 
-/* Answers one input line. Returns 0, 1 when the line got an error answer, or -1. */
-static int answer_line(const char *line, size_t len, intake_scanner *sc,
-                       const intake_ruleset *rs, intake_buf *res, FILE *out)
+struct jsonl_state {
+    intake_scanner *sc;
+    const intake_ruleset *rs;
+    struct intake_json_reader reader;
+    intake_buf res;
+    FILE *out;
+};
+
+static int write_res(struct jsonl_state *st)
 {
-    json_error_t jerr;
-    json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
-    if (obj == NULL) {
-        char why[96];
-        snprintf(why, sizeof why, "invalid JSON at column %d", jerr.column);
-        return emit_error(out, NULL, why) == 0 ? 1 : -1;
+    return fwrite(st->res.data, 1, st->res.len, st->out) == st->res.len ? 0 : -1;
+}
+
+/* Answers a line that cannot be classified. Returns 1, or -1 when output fails. */
+static int answer_error(struct jsonl_state *st, const struct intake_json_field *id,
+                        const char *why)
+{
+    if (error_line(&st->res, id, why) != 0 || write_res(st) != 0)
+        return -1;
+    return 1;
+}
+
+/* Answers one input line. Returns 0, 1 when the line got an error answer, or -1. */
+static int answer_line(struct jsonl_state *st, const char *line, size_t len)
+{
+    struct intake_json_item ji;
+    size_t at;
+    int prc = intake_json_item_parse(&st->reader, line, len, &ji, &at);
+    if (prc == -2)
+        return -1;
+    if (prc == -3)
+        return answer_error(st, NULL, "line is not a JSON object");
+    if (prc == -1) {
+        char why[64];
+        snprintf(why, sizeof why, "invalid JSON at byte %zu", at + 1);
+        return answer_error(st, NULL, why);
     }
     struct item it = {0};
-    const char *why = read_item(obj, &it);
+    const char *why = read_item(&ji, &it);
     int rc;
     if (why != NULL) {
-        rc = emit_error(out, it.id, why) == 0 ? 1 : -1;
+        rc = answer_error(st, it.id, why);
     } else {
         intake_verdict v;
-        if (intake_classify(sc, &it.msg, &v) != 0 || result_line(res, rs, &it, &v) != 0)
-            rc = emit_error(out, it.id, "out of memory") == 0 ? 1 : -1;
+        if (intake_classify(st->sc, &it.msg, &v) != 0 ||
+            result_line(&st->res, st->rs, &it, &v) != 0)
+            rc = answer_error(st, it.id, "out of memory");
         else
-            rc = fwrite(res->data, 1, res->len, out) == res->len ? 0 : -1;
+            rc = write_res(st);
     }
     free(it.from_name);
-    json_decref(obj);
     return rc;
 }
 
@@ -270,27 +290,28 @@ int intake_jsonl_classify(FILE *in, FILE *out, const intake_ruleset *rs,
                           enum intake_redact_mode mode, struct intake_jsonl_stats *stats)
 {
     (void)mode;
-    intake_scanner *sc = intake_scanner_new(rs);
-    intake_buf line = {0}, res = {0};
-    struct intake_jsonl_stats st = {0};
-    int rc = sc ? 0 : -1;
+    struct jsonl_state st = {.sc = intake_scanner_new(rs), .rs = rs, .out = out};
+    intake_buf line = {0};
+    struct intake_jsonl_stats count = {0};
+    int rc = st.sc ? 0 : -1;
     long n;
     while (rc == 0 && (n = read_line(in, &line)) != -1) {
-        st.lines++;
+        count.lines++;
         int r = n == -3   ? -1
-                : n == -2 ? (emit_error(out, NULL, "line too long") == 0 ? 1 : -1)
-                : n == 0  ? (emit_error(out, NULL, "empty line") == 0 ? 1 : -1)
-                          : answer_line(line.data, (size_t)n, sc, rs, &res, out);
+                : n == -2 ? answer_error(&st, NULL, "line too long")
+                : n == 0  ? answer_error(&st, NULL, "empty line")
+                          : answer_line(&st, line.data, (size_t)n);
         if (r < 0)
             rc = -1;
-        st.errors += r == 1;
+        count.errors += r == 1;
     }
     if (ferror(in) || fflush(out) != 0)
         rc = -1;
     intake_buf_free(&line);
-    intake_buf_free(&res);
-    intake_scanner_free(sc);
+    intake_buf_free(&st.res);
+    intake_json_reader_free(&st.reader);
+    intake_scanner_free(st.sc);
     if (stats)
-        *stats = st;
+        *stats = count;
     return rc;
 }

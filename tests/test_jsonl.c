@@ -96,7 +96,7 @@ static void bad_lines_get_error_lines(void **state)
                    o, 16);
     assert_int_equal(n, 10);
     assert_true(json_is_null(json_object_get(o[0], "id")));
-    assert_string_equal(str(o[0], "error"), "invalid JSON at column 3");
+    assert_string_equal(str(o[0], "error"), "invalid JSON at byte 1");
     assert_string_equal(str(o[1], "error"), "line is not a JSON object");
     assert_non_null(strstr(str(o[2], "error"), "'id'"));
     assert_string_equal(str(o[3], "id"), "b");
