@@ -47,8 +47,8 @@ static bool run_atom(const intake_ruleset *rs, size_t a, const char *text, size_
         return pcre2_match(at->re, (PCRE2_SPTR)text, len, 0, 0, md, NULL) >= 0;
     for (size_t k = 0; k < nocc; k++) {
         const struct poslit *pl = &rs->poslits[occ[k].id];
-        if (pl->atom == a && pcre2_match(at->re, (PCRE2_SPTR)text, len, occ[k].end - pl->len,
-                                         PCRE2_ANCHORED, md, NULL) >= 0)
+        if (pl->atom == a && pcre2_match(at->re_anchored, (PCRE2_SPTR)text, len,
+                                         occ[k].end - pl->len, 0, md, NULL) >= 0)
             return true;
     }
     return false;

@@ -8,6 +8,12 @@
 
 #define OUT_FLAG 0x40000000 /* in a transition: the target state reports ids */
 
+struct out {
+    uint32_t id;
+    uint16_t len;       /* the literal's length, to find where it starts */
+    uint8_t word_start; /* must not follow a word character */
+};
+
 struct acscan {
     uint8_t cls[256];   /* byte -> alphabet class; 0 for bytes in no literal */
     size_t ncls;
@@ -16,7 +22,7 @@ struct acscan {
     uint16_t *next16;   /* the same in half the memory, when the states fit */
     uint32_t *out_start; /* per state: index into outs */
     uint32_t *out_len;
-    uint32_t *outs;     /* ids reported per state, own and inherited through fail links */
+    struct out *outs;   /* reported per state, own and inherited through fail links */
 };
 
 void acscan_free(acscan *ac)
@@ -82,7 +88,7 @@ static int outs_reserve(acscan *ac, size_t *cap, size_t used, size_t extra)
     size_t ncap = *cap ? *cap : 64;
     while (ncap < used + extra)
         ncap *= 2;
-    uint32_t *o = realloc(ac->outs, ncap * sizeof *o);
+    struct out *o = realloc(ac->outs, ncap * sizeof *o);
     if (o == NULL)
         return -1;
     ac->outs = o;
@@ -90,7 +96,8 @@ static int outs_reserve(acscan *ac, size_t *cap, size_t used, size_t extra)
     return 0;
 }
 
-static int link_states(acscan *ac, const uint32_t *ids, const int32_t *own_head,
+static int link_states(acscan *ac, const char *const *lits, const uint32_t *ids,
+                       const uint8_t *word_start, const int32_t *own_head,
                        const int32_t *own_next)
 {
     int32_t *queue = malloc(ac->nstates * sizeof *queue);
@@ -118,7 +125,9 @@ static int link_states(acscan *ac, const uint32_t *ids, const int32_t *own_head,
             goto done;
         ac->out_start[s] = (uint32_t)used;
         for (int32_t i = own_head[s]; i >= 0; i = own_next[i])
-            ac->outs[used++] = ids[i];
+            ac->outs[used++] = (struct out){.id = ids[i],
+                                            .len = (uint16_t)strlen(lits[i]),
+                                            .word_start = word_start && word_start[i]};
         for (size_t k = 0; k < inherit; k++)
             ac->outs[used++] = ac->outs[ac->out_start[f] + k];
         ac->out_len[s] = (uint32_t)(used - ac->out_start[s]);
@@ -160,7 +169,8 @@ static int shrink_table(acscan *ac)
     return 0;
 }
 
-acscan *acscan_build(const char *const *lits, const uint32_t *ids, size_t n)
+acscan *acscan_build(const char *const *lits, const uint32_t *ids, const uint8_t *word_start,
+                     size_t n)
 {
     acscan *ac = calloc(1, sizeof *ac);
     size_t maxstates = 1;
@@ -178,7 +188,7 @@ acscan *acscan_build(const char *const *lits, const uint32_t *ids, size_t n)
     if (ac->next == NULL || ac->out_start == NULL || ac->out_len == NULL)
         goto fail;
     build_trie(ac, lits, n, own_head, own_next);
-    if (link_states(ac, ids, own_head, own_next) != 0)
+    if (link_states(ac, lits, ids, word_start, own_head, own_next) != 0)
         goto fail;
     flag_outputs(ac);
     if (shrink_table(ac) != 0)
@@ -193,11 +203,19 @@ fail:
     return NULL;
 }
 
-static void report(const uint32_t *o, uint32_t k, uint32_t end, uint64_t *hits,
-                   struct acscan_occ *occ, size_t occ_cap, size_t *nocc)
+static bool word_byte(unsigned char c)
+{
+    return textutil_is_alnum(c) || c == '_';
+}
+
+static void report(const struct out *o, uint32_t k, const unsigned char *text, uint32_t end,
+                   uint64_t *hits, struct acscan_occ *occ, size_t occ_cap, size_t *nocc)
 {
     for (uint32_t j = 0; j < k; j++) {
-        uint32_t id = o[j];
+        uint32_t start = end - o[j].len;
+        if (o[j].word_start && start > 0 && word_byte(text[start - 1]))
+            continue;
+        uint32_t id = o[j].id;
         if (!(id & ACSCAN_POSITIONAL)) {
             hits[id >> 6] |= UINT64_C(1) << (id & 63);
             continue;
@@ -219,7 +237,7 @@ static void run16(const acscan *ac, const unsigned char *p, size_t len, uint64_t
         if (!(s & OUT_FLAG16))
             continue;
         s &= ~(uint32_t)OUT_FLAG16;
-        report(ac->outs + ac->out_start[s], ac->out_len[s], (uint32_t)(i + 1), hits, occ,
+        report(ac->outs + ac->out_start[s], ac->out_len[s], p, (uint32_t)(i + 1), hits, occ,
                occ_cap, nocc);
     }
 }
@@ -241,7 +259,7 @@ void acscan_run(const acscan *ac, const char *text, size_t len, uint64_t *hits,
         if (!(s & OUT_FLAG))
             continue;
         s &= ~OUT_FLAG;
-        report(ac->outs + ac->out_start[s], ac->out_len[s], (uint32_t)(i + 1), hits, occ,
+        report(ac->outs + ac->out_start[s], ac->out_len[s], p, (uint32_t)(i + 1), hits, occ,
                occ_cap, nocc);
     }
 }

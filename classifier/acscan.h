@@ -15,9 +15,12 @@
 typedef struct acscan acscan;
 
 /* Builds a scanner for `n` literals; literal i (lower-case ASCII, NUL-terminated,
- * borrowed) reports id ids[i]. Returns the new scanner (the caller owns it; free with
+ * borrowed) reports id ids[i]. When word_start (may be NULL) has word_start[i] set, the
+ * literal only counts where it is not preceded by a word character ([A-Za-z0-9_]), as
+ * after a \b in a pattern. Returns the new scanner (the caller owns it; free with
  * acscan_free), or NULL when memory runs out. n may be 0. */
-acscan *acscan_build(const char *const *lits, const uint32_t *ids, size_t n);
+acscan *acscan_build(const char *const *lits, const uint32_t *ids, const uint8_t *word_start,
+                     size_t n);
 
 /* Frees a scanner. NULL is allowed. */
 void acscan_free(acscan *ac);

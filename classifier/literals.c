@@ -24,6 +24,7 @@
 struct parser {
     const char *p;
     const char *end;
+    bool entry_b; /* a \b comes right before the sequence about to be read */
     int depth;
     bool give_up;
     bool oom;
@@ -41,6 +42,7 @@ struct result {
 struct atom {
     enum atom_kind kind; /* ATOM_ZERO: matches no characters (\b, ^, lookaround) */
     char c;
+    bool word_boundary; /* ATOM_ZERO that is \b */
     lit_req group;
     lit_set pre; /* ATOM_GROUP: the group's prefixes */
 };
@@ -114,11 +116,12 @@ static void offer_all(lit_req *req, lit_req *from)
     from->n = 0;
 }
 
-static void offer_run(struct parser *ps, lit_req *req, const char *run, size_t len)
+static void offer_run(struct parser *ps, lit_req *req, const char *run, size_t len,
+                      bool word_start)
 {
     if (len == 0)
         return;
-    lit_set one = {.s = malloc(sizeof(char *)), .n = 1, .ok = true};
+    lit_set one = {.s = malloc(sizeof(char *)), .n = 1, .ok = true, .word_start = word_start};
     if (one.s == NULL || (one.s[0] = strndup(run, len)) == NULL) {
         free(one.s);
         ps->oom = true;
@@ -146,6 +149,7 @@ static bool set_union(struct parser *ps, lit_set *a, lit_set *b)
     a->s = s;
     memcpy(a->s + a->n, b->s, b->n * sizeof *s);
     a->n += b->n;
+    a->word_start = a->word_start && b->word_start;
     free(b->s);
     *b = (lit_set){0};
     return true;
@@ -212,6 +216,7 @@ static struct atom parse_escape(struct parser *ps)
     }
     if (c == 'b' || c == 'B' || c == 'A' || c == 'z' || c == 'Z' || c == 'G')
         a.kind = ATOM_ZERO;
+    a.word_boundary = c == 'b';
     if (c == 'd')
         a.kind = ATOM_DIGIT;
     if (c == 'Q')
@@ -397,9 +402,9 @@ static void parse_quant(struct parser *ps, long *min, long *max)
         ps->p++;
 }
 
-static lit_set one_string(struct parser *ps, const char *run, size_t len)
+static lit_set one_string(struct parser *ps, const char *run, size_t len, bool word_start)
 {
-    lit_set one = {.s = malloc(sizeof(char *)), .n = 1, .ok = true};
+    lit_set one = {.s = malloc(sizeof(char *)), .n = 1, .ok = true, .word_start = word_start};
     if (one.s == NULL || (one.s[0] = strndup(run, len)) == NULL) {
         free(one.s);
         ps->oom = true;
@@ -427,9 +432,9 @@ static void prepend_run(struct parser *ps, lit_set *set, const char *run, size_t
 }
 
 /* The ten strings run + "0" ... run + "9". */
-static lit_set digit_strings(struct parser *ps, const char *run, size_t len)
+static lit_set digit_strings(struct parser *ps, const char *run, size_t len, bool word_start)
 {
-    lit_set set = {.s = calloc(10, sizeof(char *)), .ok = true};
+    lit_set set = {.s = calloc(10, sizeof(char *)), .ok = true, .word_start = word_start};
     if (set.s == NULL) {
         ps->oom = true;
         return (lit_set){0};
@@ -452,6 +457,7 @@ static lit_set digit_strings(struct parser *ps, const char *run, size_t len)
 /* Tracks the prefix of a sequence while its atoms are read. */
 struct prefix_state {
     bool done;
+    bool word_start; /* a \b came before the first character */
     char run[MAX_RUN];
     size_t rlen;
     lit_set pre;
@@ -461,7 +467,7 @@ struct prefix_state {
 static void prefix_finish(struct parser *ps, struct prefix_state *st)
 {
     if (!st->done && st->rlen > 0)
-        st->pre = one_string(ps, st->run, st->rlen);
+        st->pre = one_string(ps, st->run, st->rlen, st->word_start);
     st->done = true;
 }
 
@@ -470,8 +476,10 @@ static void prefix_step(struct parser *ps, struct prefix_state *st, struct atom 
 {
     if (st->done)
         return;
-    if (a->kind == ATOM_ZERO && st->rlen == 0)
+    if (a->kind == ATOM_ZERO && st->rlen == 0) {
+        st->word_start = st->word_start || a->word_boundary;
         return; /* \b, ^ or a lookaround before the first character */
+    }
     if (a->kind == ATOM_CHAR && min >= 1 && st->rlen < MAX_RUN) {
         st->run[st->rlen++] = a->c;
         if (min != 1 || max != 1)
@@ -479,12 +487,13 @@ static void prefix_step(struct parser *ps, struct prefix_state *st, struct atom 
         return;
     }
     if (a->kind == ATOM_DIGIT && min >= 1) {
-        st->pre = digit_strings(ps, st->run, st->rlen);
+        st->pre = digit_strings(ps, st->run, st->rlen, st->word_start);
         st->done = true;
         return;
     }
     if (a->kind == ATOM_GROUP && min >= 1 && a->pre.ok) {
         prepend_run(ps, &a->pre, st->run, st->rlen);
+        a->pre.word_start = st->rlen > 0 ? st->word_start : st->word_start || a->pre.word_start;
         st->pre = a->pre;
         a->pre = (lit_set){0};
         st->done = true;
@@ -496,27 +505,33 @@ static void prefix_step(struct parser *ps, struct prefix_state *st, struct atom 
 static struct result parse_seq(struct parser *ps)
 {
     lit_req req = {0};
-    struct prefix_state st = {0};
+    bool after_b = ps->entry_b, run_after_b = false;
+    struct prefix_state st = {.word_start = after_b};
     char run[MAX_RUN];
     size_t rlen = 0;
     while (ps->p < ps->end && *ps->p != '|' && *ps->p != ')' && !ps->give_up) {
+        ps->entry_b = after_b;
         struct atom a = parse_atom(ps);
         long min, max;
         parse_quant(ps, &min, &max);
         prefix_step(ps, &st, &a, min, max);
-        if (a.kind == ATOM_CHAR && min >= 1 && rlen < MAX_RUN)
+        if (a.kind == ATOM_CHAR && min >= 1 && rlen < MAX_RUN) {
+            if (rlen == 0)
+                run_after_b = after_b;
             run[rlen++] = a.c;
+        }
         if (a.kind != ATOM_CHAR || min != 1 || max != 1 || rlen == MAX_RUN) {
-            offer_run(ps, &req, run, rlen);
+            offer_run(ps, &req, run, rlen, run_after_b);
             rlen = 0;
         }
+        after_b = a.kind == ATOM_ZERO ? after_b || a.word_boundary : false;
         if (a.kind == ATOM_GROUP && min >= 1)
             offer_all(&req, &a.group);
         else
             lit_req_free(&a.group);
         lit_set_free(&a.pre);
     }
-    offer_run(ps, &req, run, rlen);
+    offer_run(ps, &req, run, rlen, run_after_b);
     prefix_finish(ps, &st);
     return (struct result){.req = req, .pre = st.pre};
 }
@@ -545,6 +560,7 @@ static void union_or_drop(struct parser *ps, lit_set *a, lit_set *b)
 
 static struct result parse_alt(struct parser *ps)
 {
+    bool entry = ps->entry_b;
     struct result first = parse_seq(ps);
     if (ps->p >= ps->end || *ps->p != '|' || ps->give_up)
         return first;
@@ -552,6 +568,7 @@ static struct result parse_alt(struct parser *ps)
     lit_set pre = first.pre;
     while (ps->p < ps->end && *ps->p == '|' && !ps->give_up) {
         ps->p++;
+        ps->entry_b = entry;
         struct result next = parse_seq(ps);
         lit_set nb = best_group(&next.req);
         union_or_drop(ps, &all, &nb);

@@ -17,6 +17,7 @@ typedef struct lit_set {
     char **s; /* owned strings, each owned */
     size_t n;
     bool ok; /* false: no requirement could be proved (n is then 0) */
+    bool word_start; /* every string comes right after a \b in the pattern */
 } lit_set;
 
 #define LITERALS_MAX_GROUPS 3

@@ -10,6 +10,7 @@
 
 #include "literals.h"
 #include "ruleset.h"
+#include "textutil.h"
 
 #ifdef HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
@@ -231,9 +232,12 @@ static int order_metas(intake_ruleset *rs, intake_diag *diag)
 struct litlist {
     char **s;
     uint32_t *id;
+    uint8_t *word_start;
     size_t n;
     size_t cap;
 };
+
+#define MAX_LITERAL 64 /* longer strings are cut: any part of one is required too */
 
 /* Moves the strings of one group into the list, all reporting group id `id`. */
 static int litlist_take(struct litlist *ll, lit_set *ls, uint32_t id)
@@ -248,12 +252,21 @@ static int litlist_take(struct litlist *ll, lit_set *ls, uint32_t id)
         uint32_t *idv = realloc(ll->id, cap * sizeof *idv);
         if (idv != NULL)
             ll->id = idv;
-        if (s == NULL || idv == NULL)
+        uint8_t *ws = realloc(ll->word_start, cap * sizeof *ws);
+        if (ws != NULL)
+            ll->word_start = ws;
+        if (s == NULL || idv == NULL || ws == NULL)
             return -1;
         ll->cap = cap;
     }
     for (size_t i = 0; i < ls->n; i++) {
-        ll->s[ll->n] = ls->s[i];
+        char *lit = ls->s[i];
+        if (strlen(lit) > MAX_LITERAL)
+            lit[MAX_LITERAL] = '\0';
+        ll->s[ll->n] = lit;
+        /* After \b, a literal that starts with a word character cannot follow one. */
+        ll->word_start[ll->n] = ls->word_start && (textutil_is_alnum((unsigned char)lit[0]) ||
+                                                   lit[0] == '_');
         ll->id[ll->n++] = id;
     }
     free(ls->s);
@@ -298,11 +311,16 @@ static int anchor_atom(intake_ruleset *rs, uint32_t a, lit_set *pre, struct litl
         return -1;
     rs->poslits = pl;
     size_t first = rs->nposlits;
-    for (size_t i = 0; i < pre->n; i++)
-        pl[rs->nposlits++] = (struct poslit){.atom = a, .len = (uint32_t)strlen(pre->s[i])};
+    for (size_t i = 0; i < pre->n; i++) {
+        size_t len = strlen(pre->s[i]);
+        pl[rs->nposlits++] = (struct poslit){.atom = a,
+                                             .len = (uint32_t)(len < MAX_LITERAL ? len
+                                                                                 : MAX_LITERAL)};
+    }
     /* Each string has its own id, which tells the scan its length. */
     for (size_t i = 0; i < pre->n; i++) {
-        lit_set moved = {.s = malloc(sizeof(char *)), .n = 1, .ok = true};
+        lit_set moved = {.s = malloc(sizeof(char *)), .n = 1, .ok = true,
+                         .word_start = pre->word_start};
         if (moved.s == NULL)
             return -1;
         moved.s[0] = pre->s[i];
@@ -378,13 +396,14 @@ static int build_prefilter(intake_ruleset *rs)
     if (index_atoms(rs) != 0)
         goto done;
     rs->group_words = (rs->ngroups + 63) / 64 + 1;
-    rs->ac = acscan_build((const char *const *)ll.s, ll.id, ll.n);
+    rs->ac = acscan_build((const char *const *)ll.s, ll.id, ll.word_start, ll.n);
     rc = rs->ac ? 0 : -1;
 done:
     for (size_t i = 0; i < ll.n; i++)
         free(ll.s[i]);
     free(ll.s);
     free(ll.id);
+    free(ll.word_start);
     return rc;
 }
 

@@ -96,6 +96,31 @@ static void extracts_required_literals(void **state)
     assert_string_equal(lits("(unclosed"), "");
 }
 
+static bool starts_word(const char *pattern, bool prefix_set)
+{
+    lit_req req;
+    lit_set pre;
+    assert_int_equal(literals_required(pattern, strlen(pattern), &req, &pre), 0);
+    bool ws = prefix_set ? pre.ok && pre.word_start : req.n > 0 && req.g[0].word_start;
+    lit_req_free(&req);
+    lit_set_free(&pre);
+    return ws;
+}
+
+static void marks_word_starts(void **state)
+{
+    (void)state;
+    assert_true(starts_word("\\bthank", false));
+    assert_true(starts_word("\\bthank", true));
+    assert_true(starts_word("\\b(?:reported|chased) twice", true));
+    assert_true(starts_word("\\b(?:reported|chased)", false));
+    assert_true(starts_word("(?:\\breported|\\bchased)", true));
+    assert_false(starts_word("(?:\\breported|chased)", true));
+    assert_false(starts_word("thank", false));
+    assert_false(starts_word("\\bs?he", false));
+    assert_false(starts_word("\\b\\w+ing", false));
+}
+
 static void extracts_prefixes(void **state)
 {
     (void)state;
@@ -146,7 +171,7 @@ static void scans_all_literals(void **state)
     (void)state;
     const char *l[] = {"he", "she", "his", "hers", "x"};
     const uint32_t ids[] = {0, 1, 2, 3, 70};
-    acscan *ac = acscan_build(l, ids, 5);
+    acscan *ac = acscan_build(l, ids, NULL, 5);
     assert_non_null(ac);
     uint64_t hits[2] = {0, 0};
     struct acscan_occ occ[4];
@@ -159,14 +184,14 @@ static void scans_all_literals(void **state)
     assert_int_equal(hits[0], 1u << 2);
     assert_int_equal(hits[1], UINT64_C(1) << 6);
     acscan_free(ac);
-    ac = acscan_build(NULL, NULL, 0);
+    ac = acscan_build(NULL, NULL, NULL, 0);
     assert_non_null(ac);
     acscan_run(ac, "anything", 8, hits, occ, 4, &nocc);
     acscan_free(ac);
     /* Positional ids report where each occurrence ends, and count past the cap. */
     const char *p[] = {"ab", "b"};
     const uint32_t pid[] = {ACSCAN_POSITIONAL | 5, 9};
-    ac = acscan_build(p, pid, 2);
+    ac = acscan_build(p, pid, NULL, 2);
     hits[0] = 0;
     acscan_run(ac, "xabab-ABab", 10, hits, occ, 3, &nocc);
     assert_int_equal(nocc, 4);
@@ -175,6 +200,17 @@ static void scans_all_literals(void **state)
     assert_int_equal(occ[1].end, 5);
     assert_int_equal(occ[2].end, 8);
     assert_int_equal(hits[0], 1u << 9);
+    acscan_free(ac);
+    /* A word-start literal does not count inside a word. */
+    const char *w[] = {"imo", "he"};
+    const uint32_t wid[] = {1, 2};
+    const uint8_t ws[] = {1, 1};
+    ac = acscan_build(w, wid, ws, 2);
+    hits[0] = 0;
+    acscan_run(ac, "timothy, she", 12, hits, occ, 3, &nocc);
+    assert_int_equal(hits[0], 0);
+    acscan_run(ac, "IMO: he_", 8, hits, occ, 3, &nocc);
+    assert_int_equal(hits[0], (1u << 1) | (1u << 2));
     acscan_free(ac);
 }
 
@@ -278,6 +314,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(extracts_required_literals),
         cmocka_unit_test(extracts_prefixes),
+        cmocka_unit_test(marks_word_starts),
         cmocka_unit_test(splits_top_level_branches),
         cmocka_unit_test(scans_all_literals),
         cmocka_unit_test(prefilter_is_sound_on_shipped_rules),
