@@ -20,6 +20,7 @@
 #define MAX_SET 64
 #define MAX_RUN 64
 #define MIN_EXTRA_GROUP 3
+#define MIN_ANCHOR 2 /* shortest starting string worth anchoring at (but digits) */
 
 struct parser {
     const char *p;
@@ -656,12 +657,27 @@ static void pass_class(const char *p, size_t len, size_t *i)
     *i = j;
 }
 
-size_t literals_split(const char *p, size_t len, size_t *off, size_t *blen)
+/* Finds the ')' that closes the '(' at p[open]. Returns its index, or len. */
+static size_t group_end(const char *p, size_t len, size_t open)
 {
-    off[0] = 0;
-    blen[0] = len;
-    if (split_unsafe(p, len))
-        return 1;
+    int depth = 0;
+    for (size_t i = open; i < len; i++) {
+        if (p[i] == '\\')
+            i++;
+        else if (p[i] == '[')
+            pass_class(p, len, &i);
+        else if (p[i] == '(')
+            depth++;
+        else if (p[i] == ')' && --depth == 0)
+            return i;
+    }
+    return len;
+}
+
+/* Splits p[0..len) at the '|' that are outside any group: stores (offset, length) pairs.
+ * Returns their number, or 0 when there are more than `max` or the groups do not close. */
+static size_t split_bars(const char *p, size_t len, size_t *off, size_t *blen, size_t max)
+{
     size_t n = 0, start = 0;
     int depth = 0;
     for (size_t i = 0; i < len; i++) {
@@ -674,19 +690,156 @@ size_t literals_split(const char *p, size_t len, size_t *off, size_t *blen)
         else if (p[i] == ')')
             depth--;
         else if (p[i] == '|' && depth == 0) {
-            if (n + 1 >= LITERALS_MAX_BRANCHES)
-                return 1;
+            if (n + 1 >= max)
+                return 0;
             off[n] = start;
             blen[n++] = i - start;
             start = i + 1;
         }
     }
+    if (depth != 0)
+        return 0;
     off[n] = start;
     blen[n++] = len - start;
-    if (depth != 0) {
-        off[0] = 0;
-        blen[0] = len;
-        return 1;
-    }
     return n;
+}
+
+static int push(branch_list *bl, char *s)
+{
+    if (s == NULL)
+        return -1;
+    char **v = realloc(bl->s, (bl->n + 1) * sizeof *v);
+    if (v == NULL) {
+        free(s);
+        return -1;
+    }
+    bl->s = v;
+    bl->s[bl->n++] = s;
+    return 0;
+}
+
+/* prefix + "(?:" + alt + ")" + suffix, as a new string. */
+static char *join3(const char *pre, size_t lp, const char *alt, size_t la, const char *suf,
+                   size_t ls)
+{
+    char *s = malloc(lp + la + ls + 5);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, pre, lp);
+    memcpy(s + lp, "(?:", 3);
+    memcpy(s + lp + 3, alt, la);
+    s[lp + 3 + la] = ')';
+    memcpy(s + lp + 4 + la, suf, ls);
+    s[lp + la + ls + 4] = '\0';
+    return s;
+}
+
+/* The first group of the branch that can be multiplied out: a plain or (?: group, not
+ * quantified, with '|' inside. Returns its '(' index, or len when there is none. */
+static size_t distributable_group(const char *p, size_t len, size_t *close)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\\') {
+            i++;
+            continue;
+        }
+        if (p[i] == '[') {
+            pass_class(p, len, &i);
+            continue;
+        }
+        if (p[i] != '(')
+            continue;
+        size_t end = group_end(p, len, i);
+        if (end >= len)
+            return len;
+        bool plain = i + 1 < len && (p[i + 1] != '?' || (i + 2 < len && p[i + 2] == ':'));
+        bool quantified = end + 1 < len && strchr("?*+{", p[end + 1]) != NULL;
+        size_t inner = i + (p[i + 1] == '?' ? 3 : 1);
+        size_t o[2], l[2];
+        if (plain && !quantified && split_bars(p + inner, end - inner, o, l, 2) != 1) {
+            *close = end;
+            return i;
+        }
+        i = end;
+    }
+    return len;
+}
+
+bool literals_prefix_usable(const lit_set *pre)
+{
+    if (!pre->ok || pre->n == 0)
+        return false;
+    for (size_t i = 0; i < pre->n; i++) {
+        size_t n = strlen(pre->s[i]);
+        if (n < MIN_ANCHOR && !(n == 1 && pre->s[i][0] >= '0' && pre->s[i][0] <= '9'))
+            return false;
+    }
+    return true;
+}
+
+/* True when the branch already has starting strings to anchor at. Returns -1 when memory
+ * runs out. */
+static int anchorable(const char *p, size_t len)
+{
+    lit_req req;
+    lit_set pre;
+    if (literals_required(p, len, &req, &pre) != 0)
+        return -1;
+    bool ok = literals_prefix_usable(&pre);
+    lit_req_free(&req);
+    lit_set_free(&pre);
+    return ok;
+}
+
+/* Adds one branch to the list. A branch with no starting strings to anchor at is
+ * multiplied out over its first alternation group, when it has one: P(?:A|B)S matches
+ * exactly where P(?:A)S or P(?:B)S does, and each of those may have them. */
+static int add_distributed(branch_list *bl, const char *p, size_t len)
+{
+    size_t close = 0;
+    int can_anchor = anchorable(p, len);
+    if (can_anchor < 0)
+        return -1;
+    size_t open = can_anchor ? len : distributable_group(p, len, &close);
+    if (open == len)
+        return push(bl, strndup(p, len));
+    size_t inner = open + (p[open + 1] == '?' ? 3 : 1);
+    size_t off[LITERALS_MAX_BRANCHES], blen[LITERALS_MAX_BRANCHES];
+    size_t n = split_bars(p + inner, close - inner, off, blen, LITERALS_MAX_BRANCHES);
+    if (n == 0 || bl->n + n > LITERALS_MAX_BRANCHES)
+        return push(bl, strndup(p, len));
+    for (size_t k = 0; k < n; k++)
+        if (push(bl, join3(p, open, p + inner + off[k], blen[k], p + close + 1,
+                           len - close - 1)) != 0)
+            return -1;
+    return 0;
+}
+
+void branch_list_free(branch_list *bl)
+{
+    for (size_t i = 0; i < bl->n; i++)
+        free(bl->s[i]);
+    free(bl->s);
+    bl->s = NULL;
+    bl->n = 0;
+}
+
+int literals_split(const char *p, size_t len, branch_list *out)
+{
+    *out = (branch_list){0};
+    size_t off[LITERALS_MAX_BRANCHES], blen[LITERALS_MAX_BRANCHES];
+    size_t n = split_unsafe(p, len) ? 0 : split_bars(p, len, off, blen, LITERALS_MAX_BRANCHES);
+    if (n == 0)
+        return push(out, strndup(p, len));
+    for (size_t k = 0; k < n; k++) {
+        if (add_distributed(out, p + off[k], blen[k]) != 0) {
+            branch_list_free(out);
+            return -1;
+        }
+    }
+    if (out->n > LITERALS_MAX_BRANCHES) { /* too many: keep the pattern whole */
+        branch_list_free(out);
+        return push(out, strndup(p, len));
+    }
+    return 0;
 }

@@ -34,17 +34,32 @@ typedef struct lit_req {
  * or -1 when memory runs out. The caller owns both results. */
 int literals_required(const char *pattern, size_t len, lit_req *out, lit_set *prefix);
 
+/* True when a prefix set is worth anchoring matches at: known, and no string so short
+ * and common that matching everywhere would be cheaper (a single digit is rare enough). */
+bool literals_prefix_usable(const lit_set *pre);
+
 /* Frees every group of a requirement and resets it. */
 void lit_req_free(lit_req *lr);
 
 #define LITERALS_MAX_BRANCHES 64
 
-/* Splits `pattern` at its top-level '|' into branches, so that each can be matched (and
- * prefiltered) on its own: the pattern matches a text exactly when one branch does.
- * Stores up to LITERALS_MAX_BRANCHES (offset, length) pairs and returns their number; 1
- * (the whole pattern) when splitting could change the meaning (inline options,
- * back-references, conditionals, recursion) or there are too many branches. */
-size_t literals_split(const char *pattern, size_t len, size_t *off, size_t *blen);
+/* Branches of a pattern, each an owned NUL-terminated pattern string. */
+typedef struct branch_list {
+    char **s;
+    size_t n;
+} branch_list;
+
+/* Splits `pattern` into branches that can each be matched (and prefiltered) on their
+ * own: the pattern matches a text exactly when one branch does. It splits at the
+ * top-level '|' and multiplies out the first unquantified alternation group of each
+ * branch (P(?:A|B)S becomes P(?:A)S and P(?:B)S). The whole pattern is the only branch
+ * when splitting could change the meaning (inline options, back-references,
+ * conditionals, recursion) or would give more than LITERALS_MAX_BRANCHES. Returns 0 (the
+ * caller owns *out; branch_list_free), or -1 when memory runs out. */
+int literals_split(const char *pattern, size_t len, branch_list *out);
+
+/* Frees every branch and resets the list. */
+void branch_list_free(branch_list *bl);
 
 /* Frees the strings of a set and resets it. */
 void lit_set_free(lit_set *ls);

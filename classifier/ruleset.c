@@ -56,6 +56,7 @@ void intake_ruleset_free(intake_ruleset *rs)
     for (size_t i = 0; i < rs->natoms; i++) {
         pcre2_code_free(rs->atoms[i].re);
         pcre2_code_free(rs->atoms[i].re_anchored);
+        free(rs->atoms[i].src);
     }
     free(rs->atoms);
     free(rs->poslits);
@@ -121,53 +122,74 @@ static bool has_jit(const pcre2_code *re)
     return jit_size > 0;
 }
 
-static pcre2_code *compile_jit(const struct rule *r, const char *p, size_t len, uint32_t extra)
+static void jit(pcre2_code *re)
+{
+    /* Without JIT (an unsupported CPU) the interpreter runs the same pattern, slower.
+     * Under valgrind, JIT code reads past the subject on purpose (vector loads) and
+     * valgrind cannot tell; the interpreter keeps valgrind runs about our own code. */
+    if (!RUNNING_ON_VALGRIND)
+        (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+}
+
+/* Compiles one branch; JIT-compiles it too when `with_jit`. */
+static pcre2_code *compile_branch(const struct rule *r, const char *p, size_t len,
+                                  uint32_t extra, bool with_jit)
 {
     int err;
     PCRE2_SIZE off;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)p, len, compile_options(r) | extra, &err, &off,
                                    NULL);
-    /* Without JIT (an unsupported CPU) the interpreter runs the same pattern, slower.
-     * Under valgrind, JIT code reads past the subject on purpose (vector loads) and
-     * valgrind cannot tell; the interpreter keeps valgrind runs about our own code. */
-    if (re != NULL && !RUNNING_ON_VALGRIND)
-        (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    if (re != NULL && with_jit)
+        jit(re);
     return re;
 }
 
-static int add_atom(intake_ruleset *rs, uint32_t rule, pcre2_code *re, size_t off, size_t len)
+/* Adds an atom for one branch; takes `src`. Returns 0, 1 when the branch does not
+ * compile on its own, or -1. */
+static int add_atom(intake_ruleset *rs, uint32_t rule, char *src)
 {
-    struct atom *a = realloc(rs->atoms, (rs->natoms + 1) * sizeof *a);
+    /* JIT comes later, once it is known whether this form is the one matched often. */
+    pcre2_code *re = compile_branch(&rs->rules[rule], src, strlen(src), 0, false);
+    struct atom *a = re ? realloc(rs->atoms, (rs->natoms + 1) * sizeof *a) : NULL;
     if (a == NULL) {
         pcre2_code_free(re);
-        return -1;
+        free(src);
+        return re == NULL ? 1 : -1;
     }
     rs->atoms = a;
-    a[rs->natoms++] = (struct atom){.rule = rule, .re = re, .off = off, .len = len,
-                                    .jit = has_jit(re)};
+    a[rs->natoms++] = (struct atom){.rule = rule, .re = re, .src = src};
     return 0;
 }
 
-/* Splits rule i's pattern into atoms, one per top-level branch. Returns 0 or -1. */
+static void drop_atoms_from(intake_ruleset *rs, size_t first)
+{
+    while (rs->natoms > first) {
+        struct atom *a = &rs->atoms[--rs->natoms];
+        pcre2_code_free(a->re);
+        free(a->src);
+    }
+}
+
+/* Splits rule i's pattern into atoms, one per branch. Returns 0 or -1. */
 static int make_atoms(intake_ruleset *rs, uint32_t i)
 {
-    const struct rule *r = &rs->rules[i];
-    size_t off[LITERALS_MAX_BRANCHES], len[LITERALS_MAX_BRANCHES];
-    size_t n = literals_split(r->pattern, strlen(r->pattern), off, len);
+    const char *pattern = rs->rules[i].pattern;
+    branch_list bl;
+    if (literals_split(pattern, strlen(pattern), &bl) != 0)
+        return -1;
     size_t first = rs->natoms;
-    for (size_t k = 0; k < n; k++) {
-        pcre2_code *re = compile_jit(r, r->pattern + off[k], len[k], 0);
-        if (re == NULL && n > 1) { /* a branch that does not stand alone: keep it whole */
-            while (rs->natoms > first)
-                pcre2_code_free(rs->atoms[--rs->natoms].re);
-            size_t all = strlen(r->pattern);
-            pcre2_code *whole = compile_jit(r, r->pattern, all, 0);
-            return whole ? add_atom(rs, i, whole, 0, all) : -1;
-        }
-        if (re == NULL || add_atom(rs, i, re, off[k], len[k]) != 0)
-            return -1;
+    int rc = 0;
+    for (size_t k = 0; k < bl.n && rc == 0; k++) {
+        rc = add_atom(rs, i, bl.s[k]);
+        bl.s[k] = NULL;
     }
-    return 0;
+    branch_list_free(&bl);
+    if (rc == 1) { /* a branch that does not stand alone: keep the pattern whole */
+        drop_atoms_from(rs, first);
+        char *whole = strdup(pattern);
+        rc = whole ? add_atom(rs, i, whole) : -1;
+    }
+    return rc == 0 ? 0 : -1;
 }
 
 static int bind_meta(intake_ruleset *rs, struct rule *r, intake_diag *diag)
@@ -280,21 +302,6 @@ static bool field_prefiltered(enum rule_field f)
     return f != FIELD_PUBLIC && f != FIELD_NONE;
 }
 
-#define MIN_ANCHOR_LEN 2
-
-/* Prefixes worth anchoring at: none so short and common that matching everywhere would
- * be cheaper. A single digit is rare enough in prose to anchor at. */
-static bool usable_prefix(const lit_set *pre)
-{
-    if (!pre->ok || pre->n == 0)
-        return false;
-    for (size_t i = 0; i < pre->n; i++) {
-        size_t n = strlen(pre->s[i]);
-        if (n < MIN_ANCHOR_LEN && !(n == 1 && pre->s[i][0] >= '0' && pre->s[i][0] <= '9'))
-            return false;
-    }
-    return true;
-}
 
 /* Registers the prefix strings of atom `a` as positional literals, and compiles the
  * anchored form it is matched with at those places. Takes the strings. */
@@ -302,7 +309,7 @@ static int anchor_atom(intake_ruleset *rs, uint32_t a, lit_set *pre, struct litl
 {
     struct atom *at = &rs->atoms[a];
     const struct rule *r = &rs->rules[at->rule];
-    at->re_anchored = compile_jit(r, r->pattern + at->off, at->len, PCRE2_ANCHORED);
+    at->re_anchored = compile_branch(r, at->src, strlen(at->src), PCRE2_ANCHORED, true);
     if (at->re_anchored == NULL)
         return 0; /* compiled once already, so only memory can fail: stay unanchored */
     at->jit_anchored = has_jit(at->re_anchored);
@@ -343,14 +350,18 @@ static int prefilter_atom(intake_ruleset *rs, uint32_t a, struct litlist *ll)
     lit_req req = {0};
     lit_set pre = {0};
     if (field_prefiltered(r->field) &&
-        literals_required(r->pattern + at->off, at->len, &req, &pre) != 0)
+        literals_required(at->src, strlen(at->src), &req, &pre) != 0)
         return -1;
-    if (usable_prefix(&pre) && anchor_atom(rs, a, &pre, ll) != 0) {
+    if (literals_prefix_usable(&pre) && anchor_atom(rs, a, &pre, ll) != 0) {
         lit_set_free(&pre);
         lit_req_free(&req);
         return -1;
     }
     lit_set_free(&pre);
+    if (!at->anchored) { /* the unanchored form is the one used: make it fast */
+        jit(at->re);
+        at->jit = has_jit(at->re);
+    }
     at->prefiltered = req.n > 0;
     r->prefiltered = r->prefiltered && at->prefiltered;
     if (!at->prefiltered) /* no group to wake it: it runs on every message */

@@ -56,8 +56,7 @@ struct atom {
     bool jit;       /* re was JIT-compiled: matched through pcre2_jit_match */
     pcre2_code *re_anchored; /* owned; anchored atoms only: compiled with PCRE2_ANCHORED */
     bool jit_anchored;
-    size_t off;     /* the branch's place in the rule's pattern */
-    size_t len;
+    char *src;      /* owned: the branch's own pattern */
     bool prefiltered;                   /* runs only when all its literal groups were seen */
     uint32_t group[LITERALS_MAX_GROUPS]; /* literal-group ids the prefilter reports */
     size_t ngroups;

@@ -15,7 +15,8 @@
 #define HEAP_LIMIT_KIB 4096
 #define JIT_STACK_MIN (32 * 1024)
 #define JIT_STACK_MAX (512 * 1024)
-#define OCC_CAP 512            /* prefix occurrences kept per message */
+#define OCC_START 1024         /* prefix occurrences room to start with */
+#define OCC_MAX (1u << 18)     /* never more: past this, atoms match unanchored */
 #define NONE UINT32_MAX
 
 struct intake_scanner {
@@ -32,9 +33,10 @@ struct intake_scanner {
     intake_buf line;  /* scratch for a cleaned one-line field */
     bool is_public;
     uint64_t *seen;   /* literal groups the prefilter found in this message */
-    struct acscan_occ occ[OCC_CAP]; /* where anchored atoms' prefixes occur */
-    size_t nocc;      /* may exceed OCC_CAP: then anchors are not used */
-    uint32_t occ_next[OCC_CAP]; /* the next occurrence of the same atom, or NONE */
+    struct acscan_occ *occ; /* where anchored atoms' prefixes occur */
+    uint32_t *occ_next;     /* the next occurrence of the same atom, or NONE */
+    size_t occ_cap;
+    size_t nocc;      /* may exceed occ_cap: then anchors are not used */
     uint32_t *occ_head; /* per atom: its first occurrence, valid when stamp == gen */
     uint32_t *stamp;
     uint32_t gen;
@@ -55,9 +57,13 @@ intake_scanner *intake_scanner_new(const intake_ruleset *rs)
     sc->fired = calloc(rs->words, sizeof *sc->fired);
     sc->fired_list = malloc((rs->n ? rs->n : 1) * sizeof *sc->fired_list);
     sc->occ_head = malloc((rs->natoms ? rs->natoms : 1) * sizeof *sc->occ_head);
+    sc->occ = malloc(OCC_START * sizeof *sc->occ);
+    sc->occ_next = malloc(OCC_START * sizeof *sc->occ_next);
+    sc->occ_cap = OCC_START;
     sc->stamp = calloc(rs->natoms ? rs->natoms : 1, sizeof *sc->stamp);
     if (sc->md == NULL || sc->mctx == NULL || sc->seen == NULL || sc->fired == NULL ||
-        sc->fired_list == NULL || sc->occ_head == NULL || sc->stamp == NULL) {
+        sc->fired_list == NULL || sc->occ_head == NULL || sc->stamp == NULL ||
+        sc->occ == NULL || sc->occ_next == NULL) {
         intake_scanner_free(sc);
         return NULL;
     }
@@ -83,6 +89,8 @@ void intake_scanner_free(intake_scanner *sc)
     free(sc->fired);
     free(sc->fired_list);
     free(sc->occ_head);
+    free(sc->occ);
+    free(sc->occ_next);
     free(sc->stamp);
     free(sc);
 }
@@ -154,7 +162,7 @@ static bool match_atom(intake_scanner *sc, uint32_t a, unsigned *limit_hits)
     enum rule_field f = sc->rs->rules[at->rule].field;
     size_t len;
     const char *s = scanner_field(sc, f, &len);
-    if (!at->anchored || sc->nocc > OCC_CAP)
+    if (!at->anchored || sc->nocc > sc->occ_cap)
         return match_at(sc, at->re, at->jit, s, len, 0, limit_hits);
     size_t off = sc->off[f];
     uint32_t first = sc->stamp[a] == sc->gen ? sc->occ_head[a] : NONE;
@@ -189,7 +197,7 @@ static void link_occurrences(intake_scanner *sc)
         memset(sc->stamp, 0, sc->rs->natoms * sizeof *sc->stamp);
         sc->gen = 1;
     }
-    size_t n = sc->nocc < OCC_CAP ? sc->nocc : OCC_CAP;
+    size_t n = sc->nocc < sc->occ_cap ? sc->nocc : sc->occ_cap;
     for (size_t k = n; k-- > 0;) {
         uint32_t a = sc->rs->poslits[sc->occ[k].id].atom;
         if (sc->stamp[a] != sc->gen) {
@@ -201,12 +209,42 @@ static void link_occurrences(intake_scanner *sc)
     }
 }
 
+/* Grows the occurrence arrays to hold n. Returns false when n is past the bound or memory
+ * runs out (the arrays stay as they were). */
+static bool grow_occurrences(intake_scanner *sc, size_t n)
+{
+    if (n > OCC_MAX)
+        return false;
+    struct acscan_occ *occ = realloc(sc->occ, n * sizeof *occ);
+    if (occ == NULL)
+        return false;
+    sc->occ = occ;
+    uint32_t *next = realloc(sc->occ_next, n * sizeof *next);
+    if (next == NULL)
+        return false;
+    sc->occ_next = next;
+    sc->occ_cap = n;
+    return true;
+}
+
+/* One prefilter pass over the whole text; a second one, with room, in the rare message
+ * that has more prefix occurrences than the scanner holds. */
+static void scan_literals(intake_scanner *sc)
+{
+    const intake_ruleset *rs = sc->rs;
+    acscan_run(rs->ac, sc->text.data, sc->text.len, sc->seen, sc->occ, sc->occ_cap,
+               &sc->nocc);
+    if (sc->nocc > sc->occ_cap && grow_occurrences(sc, sc->nocc))
+        acscan_run(rs->ac, sc->text.data, sc->text.len, sc->seen, sc->occ, sc->occ_cap,
+                   &sc->nocc);
+}
+
 static void run_patterns(intake_scanner *sc, unsigned *limit_hits)
 {
     const intake_ruleset *rs = sc->rs;
     memset(sc->seen, 0, rs->group_words * sizeof *sc->seen);
     memset(sc->fired, 0, rs->words * sizeof *sc->fired);
-    acscan_run(rs->ac, sc->text.data, sc->text.len, sc->seen, sc->occ, OCC_CAP, &sc->nocc);
+    scan_literals(sc);
     link_occurrences(sc);
     /* Each literal group belongs to one atom: an atom is woken by its first group and
      * runs when all its groups were seen. */

@@ -141,14 +141,16 @@ static void extracts_prefixes(void **state)
 
 static size_t split(const char *p, char *out)
 {
-    size_t off[LITERALS_MAX_BRANCHES], len[LITERALS_MAX_BRANCHES];
-    size_t n = literals_split(p, strlen(p), off, len);
+    branch_list bl;
+    assert_int_equal(literals_split(p, strlen(p), &bl), 0);
     out[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < bl.n; i++) {
         if (i)
             strcat(out, " ; ");
-        strncat(out, p + off[i], len[i]);
+        strcat(out, bl.s[i]);
     }
+    size_t n = bl.n;
+    branch_list_free(&bl);
     return n;
 }
 
@@ -156,9 +158,16 @@ static void splits_top_level_branches(void **state)
 {
     (void)state;
     char out[256];
-    assert_int_equal(split("a|b(?:c|d)|[|]e|\\|f", out), 4);
-    assert_string_equal(out, "a ; b(?:c|d) ; [|]e ; \\|f");
-    assert_int_equal(split("(a|b)", out), 1);
+    assert_int_equal(split("a|\\w+(?:cc|dd)|[|]e|\\|f", out), 5);
+    assert_string_equal(out, "a ; \\w+(?:cc) ; \\w+(?:dd) ; [|]e ; \\|f");
+    assert_int_equal(split("go(?:ne|t)", out), 1);    /* anchors at "gone"/"got" already */
+    assert_int_equal(split("(a|b)", out), 2);
+    assert_string_equal(out, "(?:a) ; (?:b)");
+    assert_int_equal(split("\\b(?:x )?(a|b\\)c)\\b", out), 2);
+    assert_string_equal(out, "\\b(?:x )?(?:a)\\b ; \\b(?:x )?(?:b\\)c)\\b");
+    assert_int_equal(split("(?:a|b)+c", out), 1);      /* quantified: not multiplied */
+    assert_int_equal(split("(?>a|b)c", out), 1);       /* atomic: not multiplied */
+    assert_int_equal(split("(?=a|b)c", out), 1);       /* lookahead: not multiplied */
     assert_int_equal(split("(?i)a|b", out), 1);        /* the option would be lost */
     assert_int_equal(split("(a)x|\\1", out), 1);       /* back-reference */
     assert_int_equal(split("[]|]a|b", out), 2);

@@ -157,6 +157,18 @@ static void hostile_text_is_safe(void **state)
     memcpy(big + sizeof big - 20, " broken", 7); /* past the scan cap: not seen */
     intake_verdict v = run(state, NULL, big, NULL, NULL, false);
     assert_false(fired(state, &v, "BROKEN"));
+    /* More prefix occurrences than a scanner starts with: it grows and still anchors. */
+    static char many[7 * 3000 + 32];
+    size_t n = 0;
+    for (int i = 0; i < 3000; i++) {
+        memcpy(many + n, "thanks ", 7);
+        n += 7;
+    }
+    memcpy(many + n, "broken again", 13);
+    v = run(state, NULL, many, NULL, NULL, false);
+    assert_true(fired(state, &v, "THANKS"));
+    assert_true(fired(state, &v, "SARCASTIC_THANKS"));
+    assert_int_equal(v.category, INTAKE_CAT_COMPLAINT);
     const char bad[] = "\xff\xfe broken \xc3";
     v = run(state, NULL, bad, NULL, NULL, false);
     assert_true(fired(state, &v, "BROKEN"));
