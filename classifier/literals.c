@@ -48,11 +48,17 @@ struct atom {
     lit_set pre; /* ATOM_GROUP: the group's prefixes */
 };
 
+/* Frees a vector of n owned strings. */
+static void free_strings(char **s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(s[i]);
+    free(s);
+}
+
 void lit_set_free(lit_set *ls)
 {
-    for (size_t i = 0; i < ls->n; i++)
-        free(ls->s[i]);
-    free(ls->s);
+    free_strings(ls->s, ls->n);
     ls->s = NULL;
     ls->n = 0;
     ls->ok = false;
@@ -817,9 +823,7 @@ static int add_distributed(branch_list *bl, const char *p, size_t len)
 
 void branch_list_free(branch_list *bl)
 {
-    for (size_t i = 0; i < bl->n; i++)
-        free(bl->s[i]);
-    free(bl->s);
+    free_strings(bl->s, bl->n);
     bl->s = NULL;
     bl->n = 0;
 }
