@@ -170,6 +170,16 @@ static bool at(struct parser *ps, const char *s)
     return (size_t)(ps->end - ps->p) >= n && memcmp(ps->p, s, n) == 0;
 }
 
+/* At "[:" inside a class: a POSIX class "[:name:]" ends at its ":]" when no ']' comes
+ * first. Returns the position of the ']' of ":]", or p itself when it is not one. */
+static const char *posix_class_end(const char *p, const char *end)
+{
+    for (const char *q = p + 2; q + 1 < end && *q != ']'; q++)
+        if (q[0] == ':' && q[1] == ']')
+            return q + 1;
+    return p;
+}
+
 /* Skips a character class starting at '['. */
 static void skip_class(struct parser *ps)
 {
@@ -181,11 +191,8 @@ static void skip_class(struct parser *ps)
     while (ps->p < ps->end && *ps->p != ']') {
         if (*ps->p == '\\' && ps->p + 1 < ps->end)
             ps->p++;
-        else if (at(ps, "[:")) {
-            const char *close = strstr(ps->p, ":]");
-            if (close != NULL && close < ps->end)
-                ps->p = close + 1;
-        }
+        else if (at(ps, "[:"))
+            ps->p = posix_class_end(ps->p, ps->end);
         ps->p++;
     }
     if (ps->p >= ps->end)
@@ -221,17 +228,17 @@ static struct atom parse_escape(struct parser *ps)
         a.c = (char)c;
         return a;
     }
-    if (c == 'b' || c == 'B' || c == 'A' || c == 'z' || c == 'Z' || c == 'G')
+    if (c == 'b' || c == 'B' || c == 'A' || c == 'z' || c == 'Z')
         a.kind = ATOM_ZERO;
     a.word_boundary = c == 'b';
     if (c == 'd')
         a.kind = ATOM_DIGIT;
     if (c == 'Q')
         ps->give_up = true;
-    else if (c == 'x' || c == 'p' || c == 'P' || c == 'N' || c == 'g' || c == 'o')
+    else if ((c == 'p' || c == 'P') && ps->p < ps->end && *ps->p != '{')
+        ps->p++; /* \pL: a one-letter property */
+    else if (c == 'x' || c == 'p' || c == 'P' || c == 'N' || c == 'o')
         skip_braces(ps);
-    else if (c == 'k' && ps->p < ps->end && (*ps->p == '<' || *ps->p == '{'))
-        ps->give_up = true;
     else if (c == 'c' && ps->p < ps->end)
         ps->p++;
     else if (c >= '0' && c <= '9')
@@ -268,8 +275,13 @@ static int group_kind(struct parser *ps)
     }
     if (c == '<' || c == '\'' || at(ps, "P<")) {
         char close = c == '\'' ? '\'' : '>';
+        ps->p += c == 'P' ? 2 : 1; /* past the opening delimiter */
         while (ps->p < ps->end && *ps->p != close)
             ps->p++;
+        if (ps->p >= ps->end) {
+            ps->give_up = true;
+            return 2;
+        }
         ps->p++;
         return 1;
     }
@@ -601,9 +613,16 @@ static bool selective(const lit_set *ls)
     return true;
 }
 
+static bool split_unsafe(const char *p, size_t len);
+
 int literals_required(const char *pattern, size_t len, lit_req *out, lit_set *prefix)
 {
     struct parser ps = {.p = pattern, .end = pattern + len};
+    if (split_unsafe(pattern, len)) {
+        *out = (lit_req){0};
+        *prefix = (lit_set){0};
+        return 0;
+    }
     struct result r = parse_alt(&ps);
     *out = r.req;
     *prefix = r.pre;
@@ -624,15 +643,20 @@ int literals_required(const char *pattern, size_t len, lit_req *out, lit_set *pr
     return ps.oom ? -1 : 0;
 }
 
-/* Constructs whose meaning depends on the rest of the pattern. */
+/* Constructs the analysis does not follow, or whose meaning depends on the rest of the
+ * pattern: with any of them the pattern is neither prefiltered nor split, and simply runs
+ * on every message. Rule files seldom need them. */
 static bool split_unsafe(const char *p, size_t len)
 {
     static const char *const bad[] = {"(?i", "(?-", "(?s", "(?m", "(?x", "(?^", "(?J", "(?U",
-                                      "(?n", "(?(", "(?R", "(?&", "(?P>", "(?|", "\\g",
-                                      "\\k", "(?0", "(?1", "(?+", "\\Q"};
+                                      "(?n", "(?(", "(?R", "(?&", "(?P>", "(?|", "(?#",
+                                      "(?+", "(*", "\\g", "\\k", "\\G", "\\Q", "\\E"};
     for (size_t i = 0; i < len; i++) {
         if (p[i] == '\\' && i + 1 < len && p[i + 1] >= '1' && p[i + 1] <= '9')
-            return true;
+            return true; /* a back-reference */
+        if (p[i] == '(' && i + 2 < len && p[i + 1] == '?' && p[i + 2] >= '0' &&
+            p[i + 2] <= '9')
+            return true; /* a numbered recursion */
         for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
             size_t bl = strlen(bad[k]);
             if (i + bl <= len && memcmp(p + i, bad[k], bl) == 0)
@@ -653,11 +677,8 @@ static void pass_class(const char *p, size_t len, size_t *i)
     while (j < len && p[j] != ']') {
         if (p[j] == '\\')
             j++;
-        else if (p[j] == '[' && j + 1 < len && p[j + 1] == ':') {
-            const char *close = memchr(p + j, ']', len - j);
-            if (close)
-                j = (size_t)(close - p);
-        }
+        else if (p[j] == '[' && j + 1 < len && p[j + 1] == ':')
+            j = (size_t)(posix_class_end(p + j, p + len) - p);
         j++;
     }
     *i = j;

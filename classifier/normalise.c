@@ -403,10 +403,13 @@ static bool put_folded_line(char *data, size_t *w, const struct line *l, size_t 
             continue;
         space = c == ' ';
         if (*w >= limit) {
-            while (*w && ((unsigned char)data[*w - 1] & 0xC0) == 0x80)
-                (*w)--;
-            if (*w && ((unsigned char)data[*w - 1] & 0x80))
-                (*w)--;
+            /* The byte that does not fit continues a character: drop its start too. */
+            if (((unsigned char)c & 0xC0) == 0x80) {
+                while (*w && ((unsigned char)data[*w - 1] & 0xC0) == 0x80)
+                    (*w)--;
+                if (*w)
+                    (*w)--;
+            }
             return true;
         }
         data[(*w)++] = c;
@@ -445,6 +448,8 @@ static void line_pass(intake_buf *out, size_t start, size_t max_out, bool body)
         if (put_folded_line(data, &w, &l, max_out))
             break;
     }
+    while (w > 0 && (data[w - 1] == '\n' || data[w - 1] == ' '))
+        w--; /* a cut can leave a separator last */
     out->len = start + w;
     out->data[out->len] = '\0';
 }

@@ -156,9 +156,10 @@ static void apply_setting(struct pstate *ps, const char *value)
 /* Parses one "target weight" pair of a score line into r. */
 static void parse_score_item(struct pstate *ps, struct rule *r, char *item)
 {
-    char *name = strtok(item, " \t");
-    char *num = strtok(NULL, " \t");
-    char *extra = strtok(NULL, " \t");
+    char *save = NULL;
+    char *name = strtok_r(item, " \t", &save);
+    char *num = strtok_r(NULL, " \t", &save);
+    char *extra = strtok_r(NULL, " \t", &save);
     if (name == NULL || num == NULL || extra != NULL) {
         problem(ps, ps->line, "score items are 'target weight', separated by commas", NULL);
         return;

@@ -92,8 +92,10 @@ static uint32_t compile_options(const struct rule *r)
 {
     /* No PCRE2_UCP: \w, \d, \b and \s stay ASCII, which is several times faster and
      * enough for text the normaliser has already folded; letters still match case-
-     * insensitively across Unicode. */
-    uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+     * insensitively across Unicode. No PCRE2_MATCH_INVALID_UTF either: the normaliser
+     * guarantees valid UTF-8, and in PCRE2 10.42 that option breaks \W, \D and \S on
+     * non-ASCII text under JIT (fixed upstream in 10.43). */
+    uint32_t opts = PCRE2_UTF;
     return r->match_case ? opts : opts | PCRE2_CASELESS;
 }
 

@@ -146,8 +146,11 @@ static int prepare(intake_scanner *sc, const intake_message *m)
 static bool match_at(intake_scanner *sc, const pcre2_code *re, bool jit, const char *s,
                      size_t len, size_t start, unsigned *limit_hits)
 {
+    /* Every field is valid UTF-8 (the normaliser's promise) and every start is the first
+     * byte of an ASCII literal, so PCRE2 need not check either. */
     int rc = jit ? pcre2_jit_match(re, (PCRE2_SPTR)s, len, start, 0, sc->md, sc->mctx)
-                 : pcre2_match(re, (PCRE2_SPTR)s, len, start, 0, sc->md, sc->mctx);
+                 : pcre2_match(re, (PCRE2_SPTR)s, len, start, PCRE2_NO_UTF_CHECK, sc->md,
+                               sc->mctx);
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
         rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
         (*limit_hits)++;

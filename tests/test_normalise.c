@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "intake/normalise.h"
+#include "intake/utf8.h"
 
 static char *clean(const char *in, intake_buf *b)
 {
@@ -97,6 +98,11 @@ static void caps_bytes(void **state)
     assert_string_equal(b.data, "\xC3\xA9\xC3\xA9");
     assert_int_equal(intake_normalise_body("abcdefgh", 8, 3, 100, &b), 0);
     assert_string_equal(b.data, "abc");
+    /* A character that fits whole is kept; a cut leaves no separator last. */
+    assert_int_equal(intake_normalise_body("a\xC3\xA9" "b", 4, 100, 3, &b), 0);
+    assert_string_equal(b.data, "a\xC3\xA9");
+    assert_int_equal(intake_normalise_body("ab\ncd", 5, 100, 3, &b), 0);
+    assert_string_equal(b.data, "ab");
     intake_buf_free(&b);
 }
 
@@ -111,6 +117,46 @@ static void line_fields(void **state)
     intake_buf_free(&b);
 }
 
+/* The engine matches with UTF checks off: whatever comes in, what comes out must be
+ * valid UTF-8 within its cap. */
+static void output_is_always_valid_utf8(void **state)
+{
+    (void)state;
+    intake_buf b = {0};
+    char in[300];
+    unsigned seed = 7;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t)(round % 300);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = seed >> 16;
+            /* Mostly text, with multi-byte characters, markup, newlines and noise. */
+            static const char *const bits[] = {"a", " ", "\n", "\xC3\xA9", "\xE2\x80\x99",
+                                               "<p>", "&amp;", "\xF0\x9F\x98\x80", "> "};
+            const char *bit = bits[r % 9];
+            if (r % 13 == 0) {
+                in[i] = (char)(r >> 4);
+                continue;
+            }
+            size_t bl = strlen(bit);
+            if (i + bl > n)
+                bl = n - i;
+            memcpy(in + i, bit, bl);
+            i += bl - 1;
+        }
+        size_t cap = 1 + (size_t)(round % 50);
+        assert_int_equal(intake_normalise_body(in, n, 1000, cap, &b), 0);
+        assert_true(b.len <= cap);
+        for (size_t i = 0; i < b.len;) {
+            uint32_t cp;
+            size_t used = intake_utf8_decode(b.data + i, b.len - i, &cp);
+            assert_true(used > 0);
+            i += used;
+        }
+    }
+    intake_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -119,6 +165,7 @@ int main(void)
         cmocka_unit_test(strips_html_and_entities),
         cmocka_unit_test(repairs_utf8_and_folds),
         cmocka_unit_test(caps_bytes),
+        cmocka_unit_test(output_is_always_valid_utf8),
         cmocka_unit_test(line_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

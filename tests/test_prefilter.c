@@ -78,7 +78,20 @@ static void extracts_required_literals(void **state)
     assert_string_equal(lits("Leak(?:s|ing)?"), "leak");
     assert_string_equal(lits("colou?r"), "colo");
     assert_string_equal(lits("ab+c"), "ab");
-    assert_string_equal(lits("(?i)MOULD"), "mould");
+    assert_string_equal(lits("(?i)MOULD"), "");         /* inline options: not analysed */
+    assert_string_equal(lits("(?'n'abc)"), "abc");      /* a named group's name is no text */
+    assert_string_equal(lits("(?<n>abc)x"), "abc");
+    assert_string_equal(lits("\\pLyz"), "yz");         /* one-letter property */
+    assert_string_equal(lits("[[:]x|y]z"), "x y]z");    /* "[:" without ":]" first: no POSIX */
+    assert_string_equal(lits("[[:alpha:]]abc"), "abc");
+    /* Constructs the analysis leaves alone: the rule then runs everywhere. */
+    assert_string_equal(lits("(a)\\g1"), "");
+    assert_string_equal(lits("(?<n>ab)\\k'n'"), "");
+    assert_string_equal(lits("[\\Qx]\\E]abc"), "");
+    assert_string_equal(lits("xab\\E?c"), "");
+    assert_string_equal(lits("xyz(?#note)?w"), "");
+    assert_string_equal(lits("\\Gabc"), "");
+    assert_string_equal(lits("(*UCP)zz"), "");
     assert_string_equal(lits("\\bgas\\s+leak"), "leak & gas");
     assert_string_equal(lits("fire\\.exit"), "fire.exit");
     assert_string_equal(lits("a|b|\\w+"), "");          /* a branch with no literal */
@@ -170,6 +183,9 @@ static void splits_top_level_branches(void **state)
     assert_int_equal(split("(?=a|b)c", out), 1);       /* lookahead: not multiplied */
     assert_int_equal(split("(?i)a|b", out), 1);        /* the option would be lost */
     assert_int_equal(split("(a)x|\\1", out), 1);       /* back-reference */
+    assert_int_equal(split("(x|y)(b)(c)(?2)", out), 1); /* numbered recursion */
+    assert_int_equal(split("a(*COMMIT)b|ac", out), 1);  /* verbs */
+    assert_int_equal(split("^(?:a|b)(?#c)+$", out), 1); /* comment before a quantifier */
     assert_int_equal(split("[]|]a|b", out), 2);
     assert_string_equal(out, "[]|]a ; b");
     assert_int_equal(split("a|", out), 2);
