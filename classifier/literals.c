@@ -48,6 +48,8 @@ struct atom {
     lit_set pre; /* ATOM_GROUP: the group's prefixes */
 };
 
+static bool split_unsafe(const char *p, size_t len);
+
 /* Frees a vector of n owned strings. */
 static void free_strings(char **s, size_t n)
 {
@@ -613,8 +615,6 @@ static bool selective(const lit_set *ls)
     return true;
 }
 
-static bool split_unsafe(const char *p, size_t len);
-
 int literals_required(const char *pattern, size_t len, lit_req *out, lit_set *prefix)
 {
     struct parser ps = {.p = pattern, .end = pattern + len};
@@ -646,21 +646,45 @@ int literals_required(const char *pattern, size_t len, lit_req *out, lit_set *pr
 /* Constructs the analysis does not follow, or whose meaning depends on the rest of the
  * pattern: with any of them the pattern is neither prefiltered nor split, and simply runs
  * on every message. Rule files seldom need them. */
-static bool split_unsafe(const char *p, size_t len)
+static bool unsafe_group(const char *p, size_t len)
 {
     static const char *const bad[] = {"(?i", "(?-", "(?s", "(?m", "(?x", "(?^", "(?J", "(?U",
                                       "(?n", "(?(", "(?R", "(?&", "(?P>", "(?|", "(?#",
-                                      "(?+", "(*", "\\g", "\\k", "\\G", "\\Q", "\\E"};
+                                      "(?+", "(*"};
+    if (len >= 3 && p[1] == '?' && p[2] >= '0' && p[2] <= '9')
+        return true; /* a numbered recursion */
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        size_t bl = strlen(bad[k]);
+        if (bl <= len && memcmp(p, bad[k], bl) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Escapes the analysis does not follow: back-references, \G, \Q...\E. */
+static bool unsafe_escape(char c)
+{
+    return (c >= '1' && c <= '9') || c == 'g' || c == 'k' || c == 'G' || c == 'Q' || c == 'E';
+}
+
+static void pass_class(const char *p, size_t len, size_t *i);
+
+static bool split_unsafe(const char *p, size_t len)
+{
     for (size_t i = 0; i < len; i++) {
-        if (p[i] == '\\' && i + 1 < len && p[i + 1] >= '1' && p[i + 1] <= '9')
-            return true; /* a back-reference */
-        if (p[i] == '(' && i + 2 < len && p[i + 1] == '?' && p[i + 2] >= '0' &&
-            p[i + 2] <= '9')
-            return true; /* a numbered recursion */
-        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-            size_t bl = strlen(bad[k]);
-            if (i + bl <= len && memcmp(p + i, bad[k], bl) == 0)
+        if (p[i] == '\\') {
+            if (i + 1 < len && unsafe_escape(p[i + 1]))
                 return true;
+            i++;
+        } else if (p[i] == '[') {
+            size_t j = i;
+            pass_class(p, len, &j);
+            for (size_t k = i; k < j && k < len; k++) /* \Q or \E inside a class */
+                if (p[k] == '\\' && k + 1 < len && (p[k + 1] == 'Q' || p[k + 1] == 'E'))
+                    return true;
+            i = j;
+        } else if (p[i] == '(' && unsafe_group(p + i, len - i)) {
+            return true;
         }
     }
     return false;

@@ -605,6 +605,11 @@ const char *intake_rule_describe(const intake_ruleset *rs, size_t i)
     return i < rs->n ? rs->rules[i].describe : NULL;
 }
 
+bool intake_rule_is_meta(const intake_ruleset *rs, size_t i)
+{
+    return i < rs->n && rs->rules[i].meta != NULL;
+}
+
 bool intake_rule_has_prefilter(const intake_ruleset *rs, size_t i)
 {
     return i < rs->n && rs->rules[i].prefiltered;

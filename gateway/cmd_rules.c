@@ -20,7 +20,7 @@ static const char rules_usage[] =
 static void list_unfiltered(const intake_ruleset *rs)
 {
     for (size_t i = 0; i < intake_ruleset_count(rs); i++)
-        if (!intake_rule_has_prefilter(rs, i))
+        if (!intake_rule_is_meta(rs, i) && !intake_rule_has_prefilter(rs, i))
             printf("note: rule %s runs on every message (no prefilter)\n",
                    intake_rule_name(rs, i));
 }

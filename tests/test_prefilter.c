@@ -92,6 +92,9 @@ static void extracts_required_literals(void **state)
     assert_string_equal(lits("xyz(?#note)?w"), "");
     assert_string_equal(lits("\\Gabc"), "");
     assert_string_equal(lits("(*UCP)zz"), "");
+    /* Escaped parentheses are plain characters, not constructs. */
+    assert_string_equal(lits("\\(?(?:80|90) years"), " years & 80 90");
+    assert_string_equal(lits("[(?]abc"), "abc");
     assert_string_equal(lits("\\bgas\\s+leak"), "leak & gas");
     assert_string_equal(lits("fire\\.exit"), "fire.exit");
     assert_string_equal(lits("a|b|\\w+"), "");          /* a branch with no literal */

@@ -42,6 +42,8 @@ static void loads_a_good_file(void **state)
     assert_string_equal(intake_rule_describe(rs, 1), "A leak, again");
     assert_true(intake_rule_has_prefilter(rs, 0));
     assert_false(intake_rule_has_prefilter(rs, 1));
+    assert_false(intake_rule_is_meta(rs, 0));
+    assert_true(intake_rule_is_meta(rs, 1));
     size_t checked = 0;
     assert_int_equal(intake_ruleset_check_examples(rs, &d, &checked), 0);
     assert_int_equal(checked, 4);

@@ -107,8 +107,11 @@ size_t intake_ruleset_count(const intake_ruleset *rs);
 const char *intake_rule_name(const intake_ruleset *rs, size_t i);
 const char *intake_rule_describe(const intake_ruleset *rs, size_t i);
 
-/* True when rule `i` runs only when one of its required literals appears (the prefilter);
- * false when its pattern gave none, or it is a meta or short-field rule. */
+/* True when rule `i` is a combination (meta) rule. */
+bool intake_rule_is_meta(const intake_ruleset *rs, size_t i);
+
+/* True when every branch of pattern rule `i` runs only on messages holding its required
+ * literals (the prefilter); false when some branch gave none, and for meta rules. */
 bool intake_rule_has_prefilter(const intake_ruleset *rs, size_t i);
 
 /* Runs every rule's example sentences. Returns the number of examples that failed (0 when
