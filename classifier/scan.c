@@ -18,6 +18,7 @@
 #define OCC_START 1024         /* prefix occurrences room to start with */
 #define OCC_MAX (1u << 18)     /* never more: past this, atoms match unanchored */
 #define NONE UINT32_MAX
+#define MAX_ANCHORED_TRIES 64  /* per branch and message; then one plain search */
 
 struct intake_scanner {
     const intake_ruleset *rs;
@@ -169,11 +170,16 @@ static bool match_atom(intake_scanner *sc, uint32_t a, unsigned *limit_hits)
         return match_at(sc, at->re, at->jit, s, len, 0, limit_hits);
     size_t off = sc->off[f];
     uint32_t first = sc->stamp[a] == sc->gen ? sc->occ_head[a] : NONE;
+    unsigned tries = 0;
     for (uint32_t k = first; k != NONE; k = sc->occ_next[k]) {
         const struct poslit *pl = &sc->rs->poslits[sc->occ[k].id];
         size_t begin = sc->occ[k].end - pl->len;
         if (begin < off || begin - off >= len)
             continue;
+        /* Many places to try (a hostile or very repetitive text): one plain search from
+         * here costs less and bounds the work, since every match starts at one of them. */
+        if (++tries > MAX_ANCHORED_TRIES)
+            return match_at(sc, at->re, at->jit, s, len, begin - off, limit_hits);
         if (match_at(sc, at->re_anchored, at->jit_anchored, s, len, begin - off, limit_hits))
             return true;
     }

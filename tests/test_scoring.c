@@ -169,6 +169,19 @@ static void hostile_text_is_safe(void **state)
     assert_true(fired(state, &v, "THANKS"));
     assert_true(fired(state, &v, "SARCASTIC_THANKS"));
     assert_int_equal(v.category, INTAKE_CAT_COMPLAINT);
+    /* Hundreds of near misses before the real one: past the anchored tries, one plain
+     * search still finds it. */
+    n = 0;
+    for (int i = 0; i < 300; i++) {
+        memcpy(many + n, "brokenly ", 9);
+        n += 9;
+    }
+    memcpy(many + n, "broken", 7);
+    v = run(state, NULL, many, NULL, NULL, false);
+    assert_true(fired(state, &v, "BROKEN"));
+    many[n] = '\0';
+    v = run(state, NULL, many, NULL, NULL, false);
+    assert_false(fired(state, &v, "BROKEN"));
     const char bad[] = "\xff\xfe broken \xc3";
     v = run(state, NULL, bad, NULL, NULL, false);
     assert_true(fired(state, &v, "BROKEN"));
