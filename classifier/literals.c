@@ -708,16 +708,28 @@ static void pass_class(const char *p, size_t len, size_t *i)
     *i = j;
 }
 
-/* Finds the ')' that closes the '(' at p[open]. Returns its index, or len. */
-static size_t group_end(const char *p, size_t len, size_t open)
+/* Returns the index of the next '(', ')' or '|' at or after i that is neither escaped
+ * nor inside a character class, or len when there is none. */
+static size_t next_structural(const char *p, size_t len, size_t i)
 {
-    int depth = 0;
-    for (size_t i = open; i < len; i++) {
+    for (; i < len; i++) {
         if (p[i] == '\\')
             i++;
         else if (p[i] == '[')
             pass_class(p, len, &i);
-        else if (p[i] == '(')
+        else if (p[i] == '(' || p[i] == ')' || p[i] == '|')
+            return i;
+    }
+    return len;
+}
+
+/* Finds the ')' that closes the '(' at p[open]. Returns its index, or len. */
+static size_t group_end(const char *p, size_t len, size_t open)
+{
+    int depth = 0;
+    for (size_t i = next_structural(p, len, open); i < len;
+         i = next_structural(p, len, i + 1)) {
+        if (p[i] == '(')
             depth++;
         else if (p[i] == ')' && --depth == 0)
             return i;
@@ -731,16 +743,10 @@ static size_t split_bars(const char *p, size_t len, size_t *off, size_t *blen, s
 {
     size_t n = 0, start = 0;
     int depth = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] == '\\')
-            i++;
-        else if (p[i] == '[')
-            pass_class(p, len, &i);
-        else if (p[i] == '(')
-            depth++;
-        else if (p[i] == ')')
-            depth--;
-        else if (p[i] == '|' && depth == 0) {
+    for (size_t i = next_structural(p, len, 0); i < len; i = next_structural(p, len, i + 1)) {
+        if (p[i] != '|')
+            depth += p[i] == '(' ? 1 : -1;
+        else if (depth == 0) {
             if (n + 1 >= max)
                 return 0;
             off[n] = start;
@@ -789,15 +795,7 @@ static char *join3(const char *pre, size_t lp, const char *alt, size_t la, const
  * quantified, with '|' inside. Returns its '(' index, or len when there is none. */
 static size_t distributable_group(const char *p, size_t len, size_t *close)
 {
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] == '\\') {
-            i++;
-            continue;
-        }
-        if (p[i] == '[') {
-            pass_class(p, len, &i);
-            continue;
-        }
+    for (size_t i = next_structural(p, len, 0); i < len; i = next_structural(p, len, i + 1)) {
         if (p[i] != '(')
             continue;
         size_t end = group_end(p, len, i);
