@@ -244,6 +244,7 @@ static bool value(struct jp *p, struct slot *sl, int depth)
 
 struct slots {
     struct slot id, channel, body, subject, is_public, from, name, address, handle;
+    bool from_is_object;
 };
 
 /* Reads a member name and returns the slot it fills (NULL for an unknown one). */
@@ -271,10 +272,12 @@ static bool from_value(struct jp *p, struct slots *sl)
     struct slot *const names[] = {&sl->name, &sl->address, &sl->handle};
     sl->name = sl->address = sl->handle = (struct slot){0};
     sl->from = (struct slot){0};
+    sl->from_is_object = false;
     skip_ws(p);
     if (p->i >= p->n || p->s[p->i] != '{')
         return value(p, &sl->from, 1);
-    sl->from = (struct slot){.type = INTAKE_JSON_OTHER, .len = 1}; /* len 1: an object */
+    sl->from = (struct slot){.type = INTAKE_JSON_OTHER};
+    sl->from_is_object = true;
     p->i++;
     if (next_is(p, '}'))
         return true;
@@ -345,7 +348,7 @@ int intake_json_item_parse(struct intake_json_reader *rd, const char *line, size
         .id = field(b, &sl.id), .channel = field(b, &sl.channel), .body = field(b, &sl.body),
         .subject = field(b, &sl.subject), .is_public = field(b, &sl.is_public),
         .from = field(b, &sl.from),
-        .from_is_object = sl.from.type == INTAKE_JSON_OTHER && sl.from.len == 1,
+        .from_is_object = sl.from_is_object,
         .from_name = field(b, &sl.name), .from_address = field(b, &sl.address),
         .from_handle = field(b, &sl.handle),
     };
