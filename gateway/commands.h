@@ -11,6 +11,10 @@
 
 int cmd_classify(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_spool(int argc, char **argv);
 
 /* The rules folder to use when none is given: $INTAKE_RULES_DIR, else the build's rules/.
  * Static or environment storage; do not free. */

@@ -16,7 +16,12 @@ static const char usage[] =
     "enquiries into a landlord's case system, classified.\n"
     "\n"
     "commands:\n"
+    "  run           run the gateway: sources, spool, classifier, sinks, HTTP server\n"
+    "  submit        store one item from stdin in the spool (for an MTA pipe or a script)\n"
     "  classify      classify JSON Lines from stdin, one result line per input line\n"
+    "  config check  check a configuration file without starting anything\n"
+    "  config keys   print every configuration key with its default and meaning\n"
+    "  spool         inspect and repair the spool: stats, list, show, retry, purge\n"
     "  rules check   check rule files: syntax, patterns and every example sentence\n"
     "  version       print the version\n"
     "  help          print this text\n"
@@ -47,6 +52,14 @@ int main(int argc, char **argv)
         return cmd_classify(argc - 1, argv + 1);
     if (strcmp(cmd, "rules") == 0)
         return cmd_rules(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "submit") == 0)
+        return cmd_submit(argc - 1, argv + 1);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "spool") == 0)
+        return cmd_spool(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("intake %s\n", INTAKE_VERSION);
         return 0;

@@ -1,0 +1,9 @@
+/* placeholder: being written */
+#include <stdio.h>
+#include "commands.h"
+int cmd_submit(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    fputs("intake: not built yet\n", stderr);
+    return 1;
+}

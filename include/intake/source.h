@@ -1,0 +1,66 @@
+/*
+ * Sources: one file each in gateway/sources/, each filling one struct intake_source_type.
+ * A source talks to the core only through its context: submit items (durable when the call
+ * returns OK), read and write its cursors, report its state, and sleep until stopped.
+ */
+#ifndef INTAKE_SOURCE_H
+#define INTAKE_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "intake/config.h"
+#include "intake/spool.h"
+
+/* The core's side of one running source (owned by the daemon). */
+typedef struct intake_source_ctx intake_source_ctx;
+
+struct intake_source_type {
+    const char *type;        /* the config's `type =` value */
+    const char *description; /* one line for `intake config keys` */
+    const struct intake_option *options; /* its own keys (common keys are added) */
+
+    /* Checks the section beyond what the option table can (may be NULL). Returns 0, or -1
+     * with a message (no secrets) appended to diag as "file:line: ...". */
+    int (*check)(const intake_config *cfg, const struct intake_section *sec,
+                 intake_diag *diag);
+
+    /* Runs until intake_source_stopping(ctx) is true; NULL for passive sources (the pipe
+     * source: items arrive through `intake submit`). Returns 0 on a clean stop, -1 when it
+     * cannot go on (the daemon logs it and marks the source "error"). */
+    int (*run)(intake_source_ctx *ctx);
+};
+
+/* The source's configuration section and whole config. Borrowed. */
+const struct intake_section *intake_source_section(intake_source_ctx *ctx);
+const intake_config *intake_source_config(intake_source_ctx *ctx);
+const char *intake_source_name(intake_source_ctx *ctx);
+
+/* Submits items (see intake_spool_submit: same arguments, same results) through the
+ * source's own spool handle. Returns an INTAKE_SPOOL_* code. Wakes the processor. */
+int intake_source_submit(intake_source_ctx *ctx, json_t *const *items, size_t n,
+                         const char *cursor_key, const char *cursor_value,
+                         struct intake_submit_result *results);
+
+int intake_source_cursor_get(intake_source_ctx *ctx, const char *key, char **value);
+int intake_source_cursor_set(intake_source_ctx *ctx, const char *key, const char *value);
+
+/* Reports the source's state ("ok", "error", "needs_reauth") and a short reason without
+ * personal data; "error" also counts an error. */
+void intake_source_state(intake_source_ctx *ctx, const char *state, const char *reason);
+
+/* True once the daemon is shutting down. */
+bool intake_source_stopping(intake_source_ctx *ctx);
+
+/* Sleeps up to `seconds`, returning early (true) when the daemon begins to stop. */
+bool intake_source_sleep(intake_source_ctx *ctx, double seconds);
+
+/* All source types, ended by a NULL entry (gateway/registry.c). */
+extern const struct intake_source_type *const intake_source_types[];
+
+/* The type named `type`, or NULL. */
+const struct intake_source_type *intake_source_type_find(const char *type);
+
+#endif
