@@ -1,9 +1,178 @@
-/* placeholder: being written */
+/*
+ * `intake submit --config FILE --source NAME`: stores one item read from stdin in the
+ * spool. Exit 0 only once the item is committed (or was already there), 75 (EX_TEMPFAIL)
+ * when a retry later may work, 65 (EX_DATAERR) for input that can never be accepted.
+ */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "commands.h"
+#include "daemon.h"
+#include "intake/config.h"
+#include "intake/source.h"
+#include "intake/spool.h"
+
+#define EX_DATAERR 65
+#define EX_TEMPFAIL 75
+#define READ_TIMEOUT 300 /* seconds a writer may take to give us the whole item */
+
+static const char usage[] =
+    "usage: intake submit --config FILE --source NAME\n"
+    "\n"
+    "Reads one item (a JSON object: id, channel, subject, body, from, public) from stdin\n"
+    "and stores it in the spool for the daemon to classify and deliver. The item's id is\n"
+    "its source_id: submitting it again changes nothing.\n"
+    "\n"
+    "Exit status: 0 stored (or already stored); 65 the input can never be accepted;\n"
+    "75 temporary failure (spool busy, disk full, bad configuration): try again later.\n";
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "intake submit: timed out reading stdin\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(EX_TEMPFAIL);
+}
+
+/* Reads stdin up to max bytes into a new buffer. Returns 0, 1 when the input is larger,
+ * -1 on a read error or out of memory. */
+static int read_stdin(size_t max, char **out, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            char *nb = cap > max ? NULL : realloc(buf, cap * 2);
+            if (!nb)
+                break;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, stdin);
+        n += got;
+        if (n > max) {
+            free(buf);
+            return 1;
+        }
+        if (got == 0) {
+            if (ferror(stdin))
+                break;
+            *out = buf;
+            *len = n;
+            return 0;
+        }
+    }
+    free(buf);
+    return -1;
+}
+
+struct submit_args {
+    const char *config, *source;
+};
+
+static int parse_args(int argc, char **argv, struct submit_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            a->config = argv[++i];
+        } else if (!strcmp(argv[i], "--source") && i + 1 < argc) {
+            a->source = argv[++i];
+        } else {
+            fprintf(stderr, "intake submit: unexpected argument '%s'\n\n%s", argv[i], usage);
+            return -1;
+        }
+    }
+    if (!a->config || !a->source) {
+        fprintf(stderr, "intake submit: --config and --source are required\n\n%s", usage);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stores the item; prints the record id. Returns the exit status. */
+static int store(const intake_config *cfg, const char *source, json_t *item)
+{
+    char *path = intake_daemon_spool_path(cfg);
+    intake_spool *sp = NULL;
+    char err[256] = "out of memory";
+    int rc = path ? intake_spool_open(path, &sp, err, sizeof err) : INTAKE_SPOOL_TEMP;
+    free(path);
+    struct intake_submit_result res;
+    if (rc == INTAKE_SPOOL_OK) {
+        rc = intake_spool_submit(sp, source, &item, 1, NULL, NULL, &res);
+        snprintf(err, sizeof err, "%s", intake_spool_error(sp));
+    }
+    intake_spool_close(sp);
+    if (rc == INTAKE_SPOOL_OK) {
+        printf("%s %s\n", res.record_id, res.duplicate ? "duplicate" : "stored");
+        return 0;
+    }
+    fprintf(stderr, "intake submit: %s spool failure: %s\n",
+            rc == INTAKE_SPOOL_TEMP ? "temporary" : "permanent", err);
+    return EX_TEMPFAIL; /* even a broken spool is the operator's to fix: keep the mail */
+}
+
+/* The pipe source named `name`, or NULL with a message printed. */
+static const struct intake_section *pipe_section(const intake_config *cfg, const char *name)
+{
+    const struct intake_section *sec = intake_config_section(cfg, "source", name);
+    const char *type = sec ? intake_config_get(sec, "type") : NULL;
+    if (!sec)
+        fprintf(stderr, "intake submit: the config has no [source \"%s\"]\n", name);
+    else if (!type || strcmp(type, "pipe"))
+        fprintf(stderr, "intake submit: source \"%s\" is not of type pipe\n", name);
+    else
+        return sec;
+    return NULL;
+}
+
+static int submit(const intake_config *cfg, const char *name)
+{
+    const struct intake_section *sec = pipe_section(cfg, name);
+    if (!sec)
+        return EX_TEMPFAIL;
+    char *text = NULL;
+    size_t len = 0;
+    int r = read_stdin((size_t)intake_config_get_int(sec, "max_size", 10485760), &text, &len);
+    if (r != 0) {
+        fprintf(stderr, "intake submit: %s\n",
+                r > 0 ? "the item is larger than max_size" : "cannot read stdin");
+        return r > 0 ? EX_DATAERR : EX_TEMPFAIL;
+    }
+    const char *why = NULL;
+    json_t *item = intake_item_parse(text, len, sec, &why);
+    free(text);
+    if (!item) {
+        fprintf(stderr, "intake submit: the item cannot be accepted: %s\n", why);
+        return EX_DATAERR;
+    }
+    int rc = store(cfg, name, item);
+    json_decref(item);
+    return rc;
+}
+
 int cmd_submit(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fputs("intake: not built yet\n", stderr);
-    return 1;
+    struct submit_args a;
+    if (parse_args(argc, argv, &a) < 0)
+        return EXIT_USAGE;
+    signal(SIGALRM, on_alarm);
+    alarm(READ_TIMEOUT);
+    intake_config *cfg = NULL;
+    intake_diag diag = {0};
+    if (intake_config_load(a.config, &cfg, &diag) < 0) {
+        print_diag(&diag);
+        return EX_TEMPFAIL;
+    }
+    int rc = submit(cfg, a.source);
+    intake_config_free(cfg);
+    return rc;
 }

@@ -51,11 +51,22 @@ int intake_source_cursor_set(intake_source_ctx *ctx, const char *key, const char
  * personal data; "error" also counts an error. */
 void intake_source_state(intake_source_ctx *ctx, const char *state, const char *reason);
 
+/* Tells the core that one full poll finished (`intake run --until-idle` waits for one
+ * from every polling source). */
+void intake_source_polled(intake_source_ctx *ctx);
+
 /* True once the daemon is shutting down. */
 bool intake_source_stopping(intake_source_ctx *ctx);
 
 /* Sleeps up to `seconds`, returning early (true) when the daemon begins to stop. */
 bool intake_source_sleep(intake_source_ctx *ctx, double seconds);
+
+/* Parses one JSON item (`len` bytes at `text`, borrowed) as a source received it and
+ * fills what the source's section implies: "channel" from the section's `channel` when
+ * the item has none. Returns a new object the caller owns, or NULL with a static reason
+ * (never quoting the input) in *why. */
+json_t *intake_item_parse(const char *text, size_t len, const struct intake_section *sec,
+                          const char **why);
 
 /* All source types, ended by a NULL entry (gateway/registry.c). */
 extern const struct intake_source_type *const intake_source_types[];
