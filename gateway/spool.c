@@ -209,11 +209,26 @@ static int migrate(intake_spool *sp)
     return finish(sp, rc);
 }
 
+/* Switches to WAL. While another connection is creating the same new file, SQLite
+ * answers SQLITE_BUSY at once without calling the busy handler (it would deadlock), so
+ * wait here, for as long as the busy timeout. */
+static int set_wal(intake_spool *sp)
+{
+    int rc = SQLITE_BUSY;
+    for (int waited = 0; waited <= BUSY_TIMEOUT_MS; waited += 10) {
+        rc = sqlite3_exec(sp->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if ((rc & 0xff) != SQLITE_BUSY)
+            break;
+        sqlite3_sleep(10);
+    }
+    return rc == SQLITE_OK ? INTAKE_SPOOL_OK : fail(sp, rc, "set WAL mode");
+}
+
 static int configure(intake_spool *sp)
 {
     sqlite3_busy_timeout(sp->db, BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(sp->db, 1);
-    int rc = exec(sp, "PRAGMA journal_mode=WAL");
+    int rc = set_wal(sp);
     if (!rc)
         rc = exec(sp, "PRAGMA synchronous=FULL");
     if (!rc)
