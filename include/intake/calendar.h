@@ -33,7 +33,8 @@ int intake_day_weekday(intake_day d);
 /* Parses "YYYY-MM-DD" (exactly). Returns 0 and sets *out, or -1. */
 int intake_day_parse(const char *s, intake_day *out);
 
-/* Writes "YYYY-MM-DD" and a NUL into buf (at least 11 bytes). Returns buf. */
+/* Writes "YYYY-MM-DD" and a NUL into buf (at least 11 bytes). Returns buf. A day whose year
+ * lies outside 0..9999 cannot be written so and gives "????-??-??". */
 char *intake_day_format(intake_day d, char buf[11]);
 
 /* Makes an empty calendar (weekends only). Returns NULL when memory runs out. The caller
@@ -42,17 +43,25 @@ intake_calendar *intake_calendar_new(void);
 
 /* Adds the days listed in a calendar file: one "YYYY-MM-DD  name" per line, '#' comments
  * and blank lines ignored. The file's first and last years are remembered as its range.
- * Returns 0, or -1 with one "file:line: message" per problem appended to diag. */
+ * Returns 0, or -1 with one "file:line: message" per problem appended to diag.
+ * Problems: a line not starting with a valid date followed by blanks and a name, an
+ * impossible date (2025-02-30), a date listed twice in the file, a line over 255 bytes or
+ * holding a NUL byte. A file that cannot be opened or read, or is over 1 MiB, gives one
+ * "file: message". Whenever -1 is returned nothing of the file has been added. Loading
+ * several files adds them all; the range then runs from the earliest first year to the
+ * latest last year. */
 int intake_calendar_load_file(intake_calendar *cal, const char *path, intake_diag *diag);
 
 /* Adds one closure day (a bank holiday or a landlord's own shutdown day). Returns 0, or
  * -1 when memory runs out. */
 int intake_calendar_add_day(intake_calendar *cal, intake_day d);
 
-/* True when d is a working day. */
+/* True when d is a working day. Here and in the two functions below, cal may be NULL:
+ * weekends only. */
 bool intake_calendar_is_working_day(const intake_calendar *cal, intake_day d);
 
-/* The day n working days after `received` (n >= 0), counted as described above. */
+/* The day n working days after `received` (n >= 0), counted as described above: with
+ * n = 0, `received` itself when it is a working day, else the next working day. */
 intake_day intake_calendar_add_working_days(const intake_calendar *cal, intake_day received,
                                             int n);
 
@@ -80,7 +89,8 @@ struct intake_policy {
 /* Fills *p with the Housing Ombudsman Code's numbers. */
 void intake_policy_default(struct intake_policy *p);
 
-/* Deadlines for one record; a day is -1 (INTAKE_NO_DAY) when the category has no clock. */
+/* Deadlines for one record; a day is INT32_MIN (INTAKE_NO_DAY) when the category has no
+ * clock. */
 #define INTAKE_NO_DAY INT32_MIN
 struct intake_deadlines {
     intake_day acknowledge_by;
