@@ -20,6 +20,7 @@
 
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 5000
+#define PROBE_TIMEOUT_MS 1000
 #define MAX_ITEM_JSON (8u * 1024 * 1024) /* larger items are refused at submit */
 #define MAX_SOURCE_ID 512
 
@@ -193,7 +194,10 @@ static int user_version(intake_spool *sp, int *v)
 static int migrate(intake_spool *sp)
 {
     int v = 0;
-    int rc = begin(sp);
+    int rc = user_version(sp, &v); /* no lock needed when the schema is current */
+    if (rc || v == SCHEMA_VERSION)
+        return rc;
+    rc = begin(sp);
     if (!rc)
         rc = user_version(sp, &v);
     if (!rc && v > SCHEMA_VERSION)
@@ -1008,9 +1012,11 @@ int intake_spool_purge(intake_spool *sp, double now, double days, long *purged)
 
 int intake_spool_writable(intake_spool *sp)
 {
+    sqlite3_busy_timeout(sp->db, PROBE_TIMEOUT_MS); /* a probe must answer quickly */
     int rc = begin(sp);
     if (!rc)
         rc = exec(sp, "UPDATE meta SET value=value WHERE key='created'");
     rollback(sp);
+    sqlite3_busy_timeout(sp->db, BUSY_TIMEOUT_MS);
     return rc;
 }

@@ -94,7 +94,9 @@ struct intake_claim {
 };
 
 /* Claims the oldest "new" item: its attempt count is raised and committed before this
- * returns, so a crash while processing it still counts. Items that already used
+ * returns, so a crash while processing it still counts. One processor thread at a time:
+ * a claimed item stays "new" until its record is stored, so a second claimer would take
+ * it too. Items that already used
  * INTAKE_SPOOL_MAX_PROCESS attempts are quarantined on the way ("quarantined" count in
  * *quarantined, which may be NULL). Returns OK with *found set to whether an item was
  * claimed. */
@@ -176,8 +178,8 @@ struct intake_spool_row {
 };
 typedef int (*intake_spool_row_fn)(void *ud, const struct intake_spool_row *row);
 
-/* Lists items, newest first, optionally only those in `state` (an item state, or "dead"
- * for items with a dead delivery, or "pending" for items with a pending one); at most
+/* Lists items, newest first, optionally only those in `state` (an item state, or "dead",
+ * "pending" or "done" for items with a delivery in that state); at most
  * `limit` rows (0 = all). The callback may return non-zero to stop. */
 int intake_spool_list(intake_spool *sp, const char *state, long limit,
                       intake_spool_row_fn fn, void *ud);
@@ -198,7 +200,8 @@ int intake_spool_retry(intake_spool *sp, const char *id, long *changed);
  * receives the number of items deleted. */
 int intake_spool_purge(intake_spool *sp, double now, double days, long *purged);
 
-/* Whether the database takes a write now (a tiny write, rolled back). For /readyz. */
+/* Whether the database takes a write now (a tiny write, rolled back, waiting at most 1 s
+ * for a lock). For /readyz. */
 int intake_spool_writable(intake_spool *sp);
 
 #endif
