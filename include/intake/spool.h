@@ -96,9 +96,8 @@ struct intake_claim {
 /* Claims the oldest "new" item: its attempt count is raised and committed before this
  * returns, so a crash while processing it still counts. One processor thread at a time:
  * a claimed item stays "new" until its record is stored, so a second claimer would take
- * it too. Items that already used
- * INTAKE_SPOOL_MAX_PROCESS attempts are quarantined on the way ("quarantined" count in
- * *quarantined, which may be NULL). Returns OK with *found set to whether an item was
+ * it too. Items that already used INTAKE_SPOOL_MAX_PROCESS attempts are quarantined on
+ * the way ("quarantined" count in *quarantined, which may be NULL). Returns OK with *found set to whether an item was
  * claimed. */
 int intake_spool_claim(intake_spool *sp, struct intake_claim *c, bool *found,
                        unsigned *quarantined);
