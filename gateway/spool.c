@@ -790,8 +790,8 @@ int intake_spool_count(intake_spool *sp, enum intake_spool_grouping g,
 static const char list_columns[] =
     "SELECT i.record_id, i.source, i.source_id, i.channel, i.received_at, i.state,"
     " i.category, i.attempts,"
-    " (SELECT group_concat(sink || ':' || state, ',') FROM deliveries d WHERE d.item=i.id)"
-    " FROM items i";
+    " (SELECT group_concat(sink || ':' || state, ',') FROM deliveries d WHERE d.item=i.id),"
+    " i.flags FROM items i";
 
 /* The WHERE clause for a listing filter, or NULL for an unknown one. */
 static const char *list_filter(const char *state)
@@ -826,7 +826,7 @@ int intake_spool_list(intake_spool *sp, const char *state, long limit,
         struct intake_spool_row row = {
             col_or(st, 0, ""), col_or(st, 1, ""), col_or(st, 2, ""), col_or(st, 3, ""),
             col_or(st, 4, ""), col_or(st, 5, ""), col_or(st, 6, NULL), col_or(st, 8, ""),
-            sqlite3_column_int(st, 7)};
+            sqlite3_column_int(st, 7), col_or(st, 9, "")};
         if (fn(ud, &row)) {
             s = SQLITE_DONE;
             break;

@@ -8,9 +8,9 @@
 static int print_row(void *ud, const struct intake_spool_row *row)
 {
     FILE *out = ud;
-    fprintf(out, "%-13.13s  %-16.16s  %-8.8s  %-15.15s  %-11.11s  %s\n", row->record_id,
-            row->source, row->channel, row->category ? row->category : "-", row->state,
-            row->deliveries[0] ? row->deliveries : "-");
+    fprintf(out, "%-36.36s  %-12.12s  %-8.8s  %-15.15s  %-24.24s  %s\n", row->record_id,
+            row->source, row->channel, row->category ? row->category : row->state,
+            row->flags[0] ? row->flags : "-", row->deliveries[0] ? row->deliveries : "-");
     return 0;
 }
 
@@ -28,8 +28,8 @@ void intake_daemon_summary(const char *spool_path, FILE *out)
         fprintf(out, "summary unavailable: %s\n", err);
         return;
     }
-    fprintf(out, "%-13s  %-16s  %-8s  %-15s  %-11s  %s\n", "record", "source", "channel",
-            "category", "state", "deliveries");
+    fprintf(out, "%-36s  %-12s  %-8s  %-15s  %-24s  %s\n", "record", "source", "channel",
+            "category", "flags", "deliveries");
     intake_spool_list(sp, NULL, 0, print_row, out);
     fprintf(out, "\nby category:\n");
     intake_spool_count(sp, INTAKE_COUNT_RECORDS_BY_CATEGORY, print_total, out);

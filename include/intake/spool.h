@@ -174,6 +174,7 @@ struct intake_spool_row {
     const char *category;  /* NULL before processing */
     const char *deliveries; /* "sink:state,..." */
     int attempts;
+    const char *flags;      /* "damp_mould,urgent", "" when none or not processed */
 };
 typedef int (*intake_spool_row_fn)(void *ud, const struct intake_spool_row *row);
 
