@@ -33,7 +33,7 @@ struct intake_option {
     const char *def;         /* default as written in the file; NULL = no default */
     const char *description; /* one line, for the reference */
     const char *choices;     /* INTAKE_OPT_ENUM only */
-    long min, max;           /* INTAKE_OPT_INT only */
+    long min, max;           /* INTAKE_OPT_INT only; min == max == 0 means no bounds */
     bool required;
     bool secret;             /* never printed: `config check` shows "(set)" */
 };
@@ -43,6 +43,7 @@ struct intake_kv {
     char *key;   /* owned by the config */
     char *value; /* owned by the config */
     int line;
+    bool from_env; /* ${ENV} expansion took part: the value is never quoted in messages */
 };
 
 /* One section. `kind` is "spool", "http", "source", "sink", ...; `name` is the quoted
@@ -70,6 +71,20 @@ typedef struct intake_config {
  * secret's value. */
 int intake_config_load(const char *path, intake_config **out, intake_diag *diag);
 
+/* Details of intake_config_load, beyond the contract above:
+ * - A core section missing from the file is added empty (line 0) after the file's
+ *   sections, so intake_config_section(cfg, "http", NULL) always finds one and its
+ *   defaults can be read.
+ * - A line holds at most INTAKE_CONFIG_LINE_MAX characters (inih's line buffer as Debian
+ *   builds it); a value is at most INTAKE_CONFIG_VALUE_MAX bytes after ${ENV} expansion;
+ *   the file is at most INTAKE_CONFIG_FILE_MAX bytes.
+ * - `${NAME}` (NAME: [A-Za-z_][A-Za-z0-9_]*) is replaced by the variable's value, once
+ *   (not recursively); any other `$` is kept as written; `${` not followed by NAME and
+ *   `}` is an error. Leading whitespace is ignored: there are no continuation lines. */
+#define INTAKE_CONFIG_LINE_MAX 198
+#define INTAKE_CONFIG_VALUE_MAX 65536
+#define INTAKE_CONFIG_FILE_MAX (1024 * 1024)
+
 /* Frees a config. NULL is allowed. */
 void intake_config_free(intake_config *cfg);
 
@@ -90,6 +105,16 @@ bool intake_config_get_bool(const struct intake_section *s, const char *key, boo
  * caller owns (free()), or NULL when unset or out of memory. */
 char *intake_config_get_path(const intake_config *cfg, const struct intake_section *s,
                              const char *key);
+
+/* The rules folder: [rules] path (against the config file's folder), else
+ * $INTAKE_RULES_DIR, else the rules/ folder the program was built with. Owned by the caller
+ * (free()), NULL when out of memory. */
+char *intake_config_rules_dir(const intake_config *cfg);
+
+/* Like intake_config_get_path, but a relative value is taken from the rules folder (for
+ * [policy] calendar). */
+char *intake_config_get_rules_path(const intake_config *cfg, const struct intake_section *s,
+                                   const char *key);
 
 /* The option table of a core section kind ("spool", "http", "rules", "policy", "log"),
  * or NULL when there is no such kind. Static. */
