@@ -28,10 +28,6 @@
 #include "monitor.h"
 #include "processor.h"
 
-#ifndef INTAKE_RULES_DIR
-#define INTAKE_RULES_DIR "rules"
-#endif
-
 #define IDLE_WAIT 0.5          /* seconds a worker sleeps when it has nothing to do */
 #define SPOOL_ERROR_WAIT 1.0   /* ... and after a spool error */
 #define PURGE_EVERY 3600.0     /* seconds between retention purges */
@@ -390,15 +386,6 @@ static void *sink_main(void *arg)
 
 /* ---- setup ---- */
 
-char *intake_daemon_rules_dir(const intake_config *cfg)
-{
-    char *p = intake_config_get_path(cfg, intake_config_section(cfg, "rules", NULL), "path");
-    if (p)
-        return p;
-    const char *env = getenv("INTAKE_RULES_DIR");
-    return strdup(env && *env ? env : INTAKE_RULES_DIR);
-}
-
 char *intake_daemon_spool_path(const intake_config *cfg)
 {
     return intake_config_get_path(cfg, intake_config_section(cfg, "spool", NULL), "path");
@@ -412,21 +399,6 @@ static int load_rules(const char *dir, intake_ruleset **out)
         intake_log(INTAKE_LOG_ERROR, "rules_error", "problem", diag.lines[i], NULL);
     intake_diag_clear(&diag);
     return rc;
-}
-
-/* The calendar file named by [policy] calendar, resolved against the rules folder. */
-static char *calendar_path(const struct daemon *d, const struct intake_section *pol)
-{
-    const char *rel = intake_config_get(pol, "calendar");
-    if (!rel)
-        rel = "calendars/england-and-wales.txt";
-    if (rel[0] == '/')
-        return strdup(rel);
-    size_t n = strlen(d->rules_dir) + strlen(rel) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", d->rules_dir, rel);
-    return p;
 }
 
 /* Adds the comma-separated YYYY-MM-DD days of [policy] closures. */
@@ -467,7 +439,7 @@ static int setup_calendar(struct daemon *d)
 {
     const struct intake_section *pol = intake_config_section(d->cfg, "policy", NULL);
     read_policy(pol, &d->policy);
-    char *path = calendar_path(d, pol);
+    char *path = intake_config_get_rules_path(d->cfg, pol, "calendar");
     intake_diag diag = {0};
     d->calendar = intake_calendar_new();
     int rc = path && d->calendar ? intake_calendar_load_file(d->calendar, path, &diag) : -1;
@@ -578,7 +550,7 @@ static int check_spool(struct daemon *d)
 static int setup(struct daemon *d)
 {
     d->spool_path = intake_daemon_spool_path(d->cfg);
-    d->rules_dir = intake_daemon_rules_dir(d->cfg);
+    d->rules_dir = intake_config_rules_dir(d->cfg);
     d->status = intake_status_new();
     if (!d->spool_path || !d->rules_dir || !d->status)
         return 1;

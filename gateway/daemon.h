@@ -25,10 +25,6 @@ struct intake_run_options {
  * opened for a temporary reason. */
 int intake_daemon_run(const intake_config *cfg, const struct intake_run_options *opt);
 
-/* The rules folder a config names: [rules] path, else $INTAKE_RULES_DIR, else the build's
- * rules/. Returns a string the caller owns, or NULL when memory runs out. */
-char *intake_daemon_rules_dir(const intake_config *cfg);
-
 /* The spool path a config names ([spool] path, relative to the config's folder). Returns
  * a string the caller owns, or NULL. */
 char *intake_daemon_spool_path(const intake_config *cfg);
