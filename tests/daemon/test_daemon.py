@@ -398,6 +398,29 @@ class Lifecycle(unittest.TestCase):
         with open(self.gw.stderr_path, "rb") as f:
             self.assertIn(b"intake.ini:3", f.read())
 
+    def test_retention_purges_delivered_items_and_keeps_dead_letters(self):
+        cfg = config(sinks='[sink "audit"]\ntype = jsonl\npath = records.jsonl\n')
+        self.gw = Gateway(INTAKE, cfg.replace("path = spool.db",
+                                              "path = spool.db\nretention_days = 30"))
+        old = "2020-01-06T10:00:00Z"
+        self.gw.submit("mta", item("old", "hello", received_at=old))
+        self.gw.submit("mta", item("new", "hello"))
+        self.gw.start("--until-idle")
+        self.gw.proc.communicate(timeout=60)
+        self.gw.stop()
+        db = self.gw.db()
+        db.execute("UPDATE deliveries SET state='dead' WHERE item = (SELECT id FROM items "
+                   "WHERE source_id='new')")
+        db.execute("UPDATE items SET received_unix = received_unix - 86400 * 400")
+        db.commit()
+        self.gw.submit("mta", item("old2", "hello", received_at=old))
+        self.gw.start("--until-idle")  # purges at start, then processes old2
+        self.gw.proc.communicate(timeout=60)
+        self.gw.stop()
+        rows = sorted(r[0] for r in self.gw.db().execute("SELECT source_id FROM items"))
+        self.assertEqual(rows, ["new", "old2"])  # the dead letter stays; old2 is fresh work
+        self.assertTrue(self.gw.events("spool_purged"))
+
     def test_poison_item_is_quarantined_and_the_rest_flow(self):
         self.gw = Gateway(INTAKE, config(sinks='[sink "audit"]\ntype = jsonl\n'
                                          'path = records.jsonl\n'))
