@@ -141,7 +141,9 @@ static int submit(const intake_config *cfg, const char *name)
         return EX_TEMPFAIL;
     char *text = NULL;
     size_t len = 0;
-    int r = read_stdin((size_t)intake_config_get_int(sec, "max_size", 10485760), &text, &len);
+    size_t max = (size_t)intake_config_get_int(sec, "max_size", 8388608);
+    int r = read_stdin(max, &text, &len);
+    alarm(0); /* the read is done; the spool's own busy timeout bounds the commit */
     if (r != 0) {
         fprintf(stderr, "intake submit: %s\n",
                 r > 0 ? "the item is larger than max_size" : "cannot read stdin");

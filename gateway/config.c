@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -830,8 +831,27 @@ static bool closure_ok(struct loader *ld, const struct intake_kv *kv, const char
 }
 
 /* [policy] closures: comma-separated YYYY-MM-DD, or nothing. */
+/* The time zone must be one the system's tz database knows: glibc silently takes UTC for
+ * an unknown name, which would date items a day early around midnight. */
+static void check_timezone(struct loader *ld, const struct intake_section *s)
+{
+    const struct intake_kv *kv = find_kv(s, "timezone");
+    if (!kv)
+        return;
+    const char *tz = kv->value;
+    char path[512];
+    bool shape = *tz && strlen(tz) < 200 && tz[0] != '/' && !strstr(tz, "..");
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", shape ? tz : "");
+    struct stat st;
+    if (shape && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        return;
+    report(ld, kv->line, "unknown time zone in 'timezone' of [policy]: expected a tz database "
+           "name such as Europe/London (is the tzdata package installed?)");
+}
+
 static void check_policy(struct loader *ld, const struct intake_section *s)
 {
+    check_timezone(ld, s);
     const struct intake_kv *kv = find_kv(s, "closures");
     const char *p = kv ? kv->value + strspn(kv->value, " \t") : "";
     for (bool more = *p != '\0'; more;) {

@@ -9,6 +9,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "intake/calendar.h"
 #include "intake/classifier.h"
@@ -61,6 +63,7 @@ struct daemon {
     const struct intake_run_options *opt;
     char *spool_path;
     char *rules_dir;
+    int lock_fd;        /* holds a lock on spool_path + ".lock": one daemon per spool */
     intake_status *status;
     intake_calendar *calendar;
     struct intake_policy policy;
@@ -91,16 +94,42 @@ static bool stopping(struct daemon *d)
     return s;
 }
 
+/* Monotonic seconds: waits do not move when the wall clock is set. */
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct timespec mono_deadline(double end)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)end;
+    ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
+    return ts;
+}
+
 /* Waits up to `seconds` for a wake-up or the stop. Returns true when stopping. */
 static bool wait_for(struct daemon *d, double seconds)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    double end = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (seconds > 0 ? seconds : 0);
-    ts.tv_sec = (time_t)end;
-    ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
+    struct timespec ts = mono_deadline(mono_now() + (seconds > 0 ? seconds : 0));
     pthread_mutex_lock(&d->mu);
     if (!d->stopping)
+        pthread_cond_timedwait(&d->wake, &d->mu, &ts);
+    bool s = d->stopping;
+    pthread_mutex_unlock(&d->mu);
+    return s;
+}
+
+/* Waits the whole `seconds` unless the daemon stops (wake-ups for new work do not cut a
+ * source's poll interval short). Returns true when stopping. */
+static bool sleep_for(struct daemon *d, double seconds)
+{
+    double end = mono_now() + (seconds > 0 ? seconds : 0);
+    struct timespec ts = mono_deadline(end);
+    pthread_mutex_lock(&d->mu);
+    while (!d->stopping && mono_now() < end)
         pthread_cond_timedwait(&d->wake, &d->mu, &ts);
     bool s = d->stopping;
     pthread_mutex_unlock(&d->mu);
@@ -122,16 +151,23 @@ static void request_stop(struct daemon *d)
     pthread_mutex_unlock(&d->mu);
 }
 
+/* Opens a spool handle for a worker, trying again with capped backoff until it works or
+ * the daemon stops (then NULL). */
 static intake_spool *open_spool(struct daemon *d, int part)
 {
-    intake_spool *sp = NULL;
-    char err[256];
-    if (intake_spool_open(d->spool_path, &sp, err, sizeof err) != INTAKE_SPOOL_OK) {
+    double delay = 1;
+    for (;;) {
+        intake_spool *sp = NULL;
+        char err[256];
+        if (intake_spool_open(d->spool_path, &sp, err, sizeof err) == INTAKE_SPOOL_OK)
+            return sp;
         intake_log(INTAKE_LOG_ERROR, "spool_open_failed", "reason", err, NULL);
         if (part >= 0)
             intake_status_set(d->status, part, "error", "cannot open the spool");
+        if (sleep_for(d, delay))
+            return NULL;
+        delay = fmin(delay * 2, 60);
     }
-    return sp;
 }
 
 /* ---- the source context (include/intake/source.h) ---- */
@@ -195,7 +231,7 @@ bool intake_source_stopping(intake_source_ctx *ctx)
 
 bool intake_source_sleep(intake_source_ctx *ctx, double seconds)
 {
-    return wait_for(ctx->d, seconds);
+    return sleep_for(ctx->d, seconds);
 }
 
 static void *source_main(void *arg)
@@ -535,6 +571,26 @@ static int setup_http(struct daemon *d)
     return -1;
 }
 
+/* Takes the daemon lock of the spool (fcntl, released when the process ends, even by
+ * SIGKILL). Returns 0, or -1 when another daemon holds it or the file cannot be made. */
+static int lock_spool(struct daemon *d)
+{
+    size_t n = strlen(d->spool_path) + sizeof ".lock";
+    char *path = malloc(n);
+    if (!path)
+        return -1;
+    snprintf(path, n, "%s.lock", d->spool_path);
+    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(path);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (d->lock_fd >= 0 && fcntl(d->lock_fd, F_SETLK, &fl) == 0)
+        return 0;
+    intake_log(INTAKE_LOG_ERROR, "spool_locked", "reason", d->lock_fd < 0
+               ? "cannot create the spool's lock file"
+               : "another intake run is using this spool", NULL);
+    return -1;
+}
+
 /* Opens the spool once in the main thread, so a broken spool fails the start. */
 static int check_spool(struct daemon *d)
 {
@@ -553,6 +609,8 @@ static int setup(struct daemon *d)
     d->rules_dir = intake_config_rules_dir(d->cfg);
     d->status = intake_status_new();
     if (!d->spool_path || !d->rules_dir || !d->status)
+        return 1;
+    if (lock_spool(d) < 0)
         return 1;
     int rc = check_spool(d);
     if (rc)
@@ -670,6 +728,8 @@ static void teardown(struct daemon *d)
     intake_status_free(d->status);
     free(d->spool_path);
     free(d->rules_dir);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->mu);
 }
@@ -678,10 +738,15 @@ int intake_daemon_run(const intake_config *cfg, const struct intake_run_options 
 {
     struct daemon d;
     memset(&d, 0, sizeof d);
+    d.lock_fd = -1;
     d.cfg = cfg;
     d.opt = opt;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&d.mu, NULL);
-    pthread_cond_init(&d.wake, NULL);
+    pthread_cond_init(&d.wake, &ca);
+    pthread_condattr_destroy(&ca);
     int rc = setup(&d);
     if (rc == 0 && start_threads(&d) < 0)
         rc = 1;

@@ -130,6 +130,8 @@ int intake_processor_step(intake_processor *p, intake_spool *sp)
                    "stored item is not valid JSON", NULL);
     } else {
         rc = process(p, sp, &c);
+        if (rc == INTAKE_SPOOL_TEMP)
+            intake_spool_unclaim(sp, c.item); /* not the item's fault: keep its tries */
     }
     intake_spool_claim_free(&c);
     return rc ? rc : 1;

@@ -18,7 +18,7 @@
 
 #include "intake/timefmt.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define PROBE_TIMEOUT_MS 1000
 #define MAX_ITEM_JSON (8u * 1024 * 1024) /* larger items are refused at submit */
@@ -175,6 +175,12 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE TABLE cursors("
     " source TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
     " PRIMARY KEY(source, key));",
+    /* 1 -> 2: purged items leave their key behind, so a late re-delivery stays a
+     * duplicate instead of becoming a second case */
+    "CREATE TABLE tombstones("
+    " source TEXT NOT NULL, source_id TEXT NOT NULL, record_id TEXT NOT NULL,"
+    " purged_unix REAL NOT NULL,"
+    " PRIMARY KEY(source, source_id));",
 };
 
 static int user_version(intake_spool *sp, int *v)
@@ -333,6 +339,8 @@ const char *intake_spool_item_invalid(const json_t *item)
     double t;
     if (rec && (!json_is_string(rec) || intake_time_parse(json_string_value(rec), &t)))
         return "\"received_at\" is not an RFC 3339 time";
+    if (json_dumpb(item, NULL, 0, JSON_COMPACT) > MAX_ITEM_JSON)
+        return "the item is larger than 8 MiB";
     return NULL;
 }
 
@@ -346,11 +354,14 @@ static double received_time(const json_t *item)
     return intake_time_now();
 }
 
+/* The record id already given to (source, source_id), live or purged. */
 static int existing_record_id(intake_spool *sp, const char *source, const char *source_id,
                               char out[INTAKE_RECORD_ID_LEN + 1])
 {
     sqlite3_stmt *st;
-    int rc = prep(sp, "SELECT record_id FROM items WHERE source=? AND source_id=?", &st);
+    int rc = prep(sp, "SELECT record_id FROM items WHERE source=?1 AND source_id=?2"
+                      " UNION ALL SELECT record_id FROM tombstones"
+                      " WHERE source=?1 AND source_id=?2", &st);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
@@ -360,6 +371,30 @@ static int existing_record_id(intake_spool *sp, const char *source, const char *
         snprintf(out, INTAKE_RECORD_ID_LEN + 1, "%s", col_or(st, 0, ""));
     sqlite3_finalize(st);
     return s == SQLITE_ROW ? INTAKE_SPOOL_OK : fail(sp, s, "lookup");
+}
+
+/* An item purged earlier came again: undo the insert and report the old record id. */
+static int check_tombstone(intake_spool *sp, const char *source, const char *source_id,
+                           struct intake_submit_result *res)
+{
+    sqlite3_stmt *st;
+    int rc = prep(sp, "SELECT record_id FROM tombstones WHERE source=? AND source_id=?", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, source_id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        snprintf(res->record_id, INTAKE_RECORD_ID_LEN + 1, "%s", col_or(st, 0, ""));
+    sqlite3_finalize(st);
+    if (s != SQLITE_ROW)
+        return s == SQLITE_DONE ? INTAKE_SPOOL_OK : fail(sp, s, "tombstone");
+    res->duplicate = true;
+    if ((rc = prep(sp, "DELETE FROM items WHERE source=? AND source_id=?", &st)))
+        return rc;
+    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, source_id, -1, SQLITE_STATIC);
+    return step_done(sp, st, "undo insert");
 }
 
 /* Inserts one item unless (source, source_id) is there already. */
@@ -398,6 +433,8 @@ static int insert_item(intake_spool *sp, const char *source, json_t *item,
     res->duplicate = !rc && sqlite3_changes(sp->db) == 0;
     if (res->duplicate)
         rc = existing_record_id(sp, source, source_id, res->record_id);
+    else if (!rc)
+        rc = check_tombstone(sp, source, source_id, res);
     free(text);
     return rc;
 }
@@ -992,20 +1029,53 @@ int intake_spool_retry(intake_spool *sp, const char *id, long *changed)
     return finish(sp, rc);
 }
 
+/* Items whose deliveries all finished before ?1 (Unix seconds). */
+#define PURGEABLE \
+    "SELECT i.id FROM items i WHERE i.state='processed' AND NOT EXISTS" \
+    " (SELECT 1 FROM deliveries d WHERE d.item=i.id AND d.state != 'done') AND COALESCE(" \
+    " (SELECT MAX(updated_unix) FROM deliveries d WHERE d.item=i.id)," \
+    " (SELECT created_unix FROM records r WHERE r.item=i.id), i.received_unix) < ?1"
+
+/* Runs one purge step bound to the cutoff (?1) and now (?2). */
+static int purge_step(intake_spool *sp, const char *sql, double cutoff, long *changed)
+{
+    sqlite3_stmt *st;
+    int rc = prep(sp, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_double(st, 1, cutoff);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_double(st, 2, intake_time_now());
+    rc = step_done(sp, st, "purge");
+    if (!rc && changed)
+        *changed = sqlite3_changes(sp->db);
+    return rc;
+}
+
 int intake_spool_purge(intake_spool *sp, double now, double days, long *purged)
 {
     *purged = 0;
+    double cutoff = now - days * 86400.0;
+    int rc = begin(sp);
+    if (!rc)
+        rc = purge_step(sp, "INSERT OR REPLACE INTO tombstones(source, source_id, record_id,"
+                            " purged_unix) SELECT source, source_id, record_id, ?2 FROM items"
+                            " WHERE id IN (" PURGEABLE ")", cutoff, NULL);
+    if (!rc)
+        rc = purge_step(sp, "DELETE FROM items WHERE id IN (" PURGEABLE ")", cutoff, purged);
+    return finish(sp, rc);
+}
+
+int intake_spool_unclaim(intake_spool *sp, int64_t item)
+{
     sqlite3_stmt *st;
     int rc = begin(sp);
     if (!rc)
-        rc = prep(sp, "DELETE FROM items WHERE state='processed' AND received_unix < ?"
-                      " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.item=items.id"
-                      " AND d.state != 'done')", &st);
+        rc = prep(sp, "UPDATE items SET attempts = MAX(attempts - 1, 0)"
+                      " WHERE id=? AND state='new'", &st);
     if (!rc) {
-        sqlite3_bind_double(st, 1, now - days * 86400.0);
-        rc = step_done(sp, st, "purge");
-        if (!rc)
-            *purged = sqlite3_changes(sp->db);
+        sqlite3_bind_int64(st, 1, item);
+        rc = step_done(sp, st, "unclaim");
     }
     return finish(sp, rc);
 }

@@ -2,6 +2,7 @@
 #include "intake/timefmt.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,10 +18,10 @@ double intake_time_now(void)
 
 char *intake_time_format(double t, char buf[INTAKE_RFC3339_LEN])
 {
-    time_t secs = (time_t)floor(t);
-    int ms = (int)((t - (double)secs) * 1000.0);
-    if (ms > 999)
-        ms = 999;
+    long long total_ms = llround(t * 1000.0);
+    long long whole = total_ms / 1000 - (total_ms % 1000 < 0);
+    time_t secs = (time_t)whole;
+    int ms = (int)(total_ms - whole * 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
     char tmp[96]; /* room for any int, so the compiler can see nothing is cut */
@@ -79,9 +80,10 @@ static int offset(const char *s, int *off)
     s++;
     if (digits(&s, 2, &h) < 0)
         return -1;
-    if (*s == ':')
+    bool colon = *s == ':';
+    if (colon)
         s++;
-    if (*s && digits(&s, 2, &m) < 0)
+    if ((*s || colon) && digits(&s, 2, &m) < 0)
         return -1;
     if (*s || h > 23 || m > 59)
         return -1;
@@ -101,7 +103,7 @@ int intake_time_parse(const char *s, double *t)
         return -1;
     if (fraction(&s, &frac) || offset(s, &off))
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || (se == 60 && mi != 59))
         return -1;
     intake_day day = intake_day_from_civil(y, mo, d);
     int cy, cm, cd;

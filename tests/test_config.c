@@ -295,13 +295,13 @@ static void reads_comments_and_layout(void **state)
         "   # an indented comment\r\n"
         "[policy]   ; after a header\r\n"
         "profile = a;b\r\n"                     /* no space before ';': a value */
-        "timezone = Europe/London # not a comment\r\n"
+        "calendar = Europe/London # not a comment\r\n"
         "  closures=2024-02-29\t; leap day\r\n"
         "\tstage1_days: 7\r\n"
         "[log] # hash after a header\r\n"
         "level = debug ;\r\n");
     assert_get(cfg, "policy", NULL, "profile", "a;b");
-    assert_get(cfg, "policy", NULL, "timezone", "Europe/London # not a comment");
+    assert_get(cfg, "policy", NULL, "calendar", "Europe/London # not a comment");
     assert_get(cfg, "policy", NULL, "closures", "2024-02-29");
     assert_get(cfg, "policy", NULL, "stage1_days", "7");
     assert_get(cfg, "log", NULL, "level", "debug");
@@ -341,10 +341,10 @@ static void expands_the_environment(void **state)
         "listen = ${INTAKE_TEST_HOST}:${_INTAKE_TEST_PORT9}\n"
         "[policy]\n"
         "profile = a$$b $5 $ end$\n"
-        "timezone = x${INTAKE_TEST_EMPTY}y\n");
+        "calendar = x${INTAKE_TEST_EMPTY}y\n");
     assert_get(cfg, "http", NULL, "listen", "192.0.2.7:9000");
     assert_get(cfg, "policy", NULL, "profile", "a$$b $5 $ end$");
-    assert_get(cfg, "policy", NULL, "timezone", "xy");
+    assert_get(cfg, "policy", NULL, "calendar", "xy");
     intake_config_free(cfg);
     unsetenv("INTAKE_TEST_HOST");
     unsetenv("_INTAKE_TEST_PORT9");

@@ -149,6 +149,15 @@ static double sql_number(const char *path, const char *sql)
     return v;
 }
 
+/* Runs one statement that returns no rows. */
+static void sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 static struct intake_spool_stats stats(intake_spool *sp)
 {
     struct intake_spool_stats st;
@@ -983,6 +992,12 @@ static void purge_keeps_what_is_not_delivered(void **state)
 
     assert_int_equal(sql_number(f->path, "SELECT COUNT(*) FROM records"), 5);
     assert_int_equal(sql_number(f->path, "SELECT COUNT(*) FROM deliveries"), 6);
+    /* Retention counts from when the last delivery finished: make the old items' work
+     * finish in January 2020 too. */
+    sql_exec(f->path, "UPDATE deliveries SET updated_unix = 1578000000 WHERE item IN"
+                      " (SELECT id FROM items WHERE received_unix < 1600000000);"
+                      "UPDATE records SET created_unix = 1578000000 WHERE item IN"
+                      " (SELECT id FROM items WHERE received_unix < 1600000000)");
     long purged = -1;
     assert_int_equal(intake_spool_purge(f->sp, intake_time_now(), 30, &purged), 0);
     assert_int_equal(purged, 1);

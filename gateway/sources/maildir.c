@@ -7,8 +7,9 @@
  *   done/. Writers should write elsewhere (or under another name) and rename, so that a
  *   half-written file is never read.
  * Either way a file that can never be accepted (not JSON, no id, too large) moves to
- * failed/ with a log line naming the file, and the files behind it keep flowing; a spool
- * failure leaves the file where it is for the next poll.
+ * failed/ with a log line (which does not name the file: writers choose the names), and
+ * the files behind it keep flowing; a temporary spool failure leaves the file where it is
+ * for the next poll.
  *
  * Files hold JSON items (the `intake classify` shape). An item without "id" takes the
  * file's name (up to a Maildir ':' flag suffix) as its source_id, so a re-delivered file
@@ -33,9 +34,9 @@ static const struct intake_option options[] = {
     {"path", INTAKE_OPT_PATH, NULL,
      "the Maildir (with new/ and cur/) or drop folder of *.json files to watch", NULL, 0, 0,
      true, false},
-    {"max_size", INTAKE_OPT_INT, "10485760",
-     "largest file accepted, in bytes; larger files move to failed/", NULL, 1,
-     256L * 1024 * 1024, false, false},
+    {"max_size", INTAKE_OPT_INT, "8388608",
+     "largest file accepted, in bytes (at most 8 MiB); larger files move to failed/", NULL, 1,
+     8L * 1024 * 1024, false, false},
     {0},
 };
 
@@ -69,14 +70,17 @@ static bool wanted(const struct watch *w, const char *name)
     return n > 5 && strcmp(name + n - 5, ".json") == 0;
 }
 
-/* Reads a whole regular file of at most max bytes. Returns 0, 1 when it is too large or
- * not a regular file, -1 on an I/O error. */
+/* Reads a whole regular file of at most max bytes. Returns 0; 1 when it can never be
+ * read as an item (too large, not a regular file, a symlink, no permission); 2 when it
+ * went away; -1 on an I/O error worth another try. O_NONBLOCK keeps a FIFO from
+ * blocking the open. */
 static int read_file(const char *path, long max, char **out, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (fd < 0)
-        return -1;
+        return errno == ENOENT ? 2 : (errno == EINTR || errno == EMFILE || errno == ENFILE ||
+                                      errno == ENOMEM || errno == EIO) ? -1 : 1;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > max) {
         close(fd);
         return 1;
@@ -140,10 +144,10 @@ static json_t *parse_file(const struct watch *w, const char *text, size_t len,
 static void reject(const struct watch *w, const char *dir, const char *name, const char *why)
 {
     intake_log(INTAKE_LOG_WARN, "file_rejected", "source", intake_source_name(w->ctx),
-               "file", name, "reason", why, NULL);
+               "reason", why, "moved_to", "failed/", NULL);
     if (move_file(w, dir, name, "failed", "") < 0)
         intake_log(INTAKE_LOG_ERROR, "file_move_failed", "source", intake_source_name(w->ctx),
-                   "file", name, NULL);
+                   NULL);
 }
 
 /* Takes in one file. Returns 0 when it was stored or rejected, -1 when it must wait for a
@@ -157,8 +161,10 @@ static int take_file(const struct watch *w, const char *dir, const char *name)
     if (!join(path, dir, name))
         return reject(w, dir, name, "path too long"), 0;
     int r = read_file(path, w->max_size, &text, &len);
+    if (r == 1)
+        reject(w, dir, name, "too large, not a regular file or not readable");
     if (r != 0)
-        return r > 0 ? (reject(w, dir, name, "too large or not a regular file"), 0) : -1;
+        return r > 0 ? 0 : -1;
     json_t *item = parse_file(w, text, len, name, &why);
     free(text);
     if (!item)
@@ -166,16 +172,19 @@ static int take_file(const struct watch *w, const char *dir, const char *name)
     struct intake_submit_result res;
     int rc = intake_source_submit(w->ctx, &item, 1, NULL, NULL, &res);
     json_decref(item);
+    if (rc == INTAKE_SPOOL_FATAL)
+        reject(w, dir, name, "the spool refused it");
     if (rc != INTAKE_SPOOL_OK)
-        return -1;
+        return rc == INTAKE_SPOOL_FATAL ? 0 : -1;
     if (move_file(w, dir, name, w->maildir ? "cur" : "done", w->maildir ? ":2,S" : "") < 0)
         intake_log(INTAKE_LOG_ERROR, "file_move_failed", "source", intake_source_name(w->ctx),
-                   "file", name, "record", res.record_id, NULL);
+                   "record", res.record_id, NULL);
     return 0;
 }
 
-/* One pass over the folder. Returns 0, or -1 when the folder cannot be read or the spool
- * refused an item. */
+/* One pass over the folder, taking at most MAX_PER_POLL files. Returns 0 when the folder
+ * was drained, 1 when files are left for the next pass, or -1 when the folder cannot be
+ * read or the spool failed for a while. */
 static int poll_once(const struct watch *w)
 {
     char dir[MAX_PATH];
@@ -194,26 +203,29 @@ static int poll_once(const struct watch *w)
         taken++;
     }
     closedir(dh);
-    return rc;
+    return rc < 0 ? -1 : taken >= MAX_PER_POLL;
 }
 
 static int run(intake_source_ctx *ctx)
 {
     const struct intake_section *sec = intake_source_section(ctx);
     struct watch w = {ctx, intake_config_get_path(intake_source_config(ctx), sec, "path"),
-                      false, intake_config_get_int(sec, "max_size", 10485760)};
+                      false, intake_config_get_int(sec, "max_size", 8388608)};
     if (!w.root)
         return -1;
     double interval = (double)intake_config_get_int(sec, "poll_interval", 60);
+    int rc = 0;
     do {
         char sub[MAX_PATH];
         w.maildir = join(sub, w.root, "new") && is_dir(sub);
-        if (poll_once(&w) < 0)
+        rc = poll_once(&w);
+        if (rc < 0)
             intake_source_state(ctx, "error", "cannot read the folder or store an item");
         else
             intake_source_state(ctx, "ok", NULL);
-        intake_source_polled(ctx);
-    } while (!intake_source_sleep(ctx, interval));
+        if (rc == 0)
+            intake_source_polled(ctx);
+    } while (!intake_source_sleep(ctx, rc == 1 ? 0 : interval));
     free(w.root);
     return 0;
 }

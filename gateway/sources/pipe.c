@@ -6,9 +6,9 @@
 #include "intake/source.h"
 
 static const struct intake_option options[] = {
-    {"max_size", INTAKE_OPT_INT, "10485760",
-     "largest item accepted on stdin, in bytes; larger input exits 65", NULL, 1,
-     256L * 1024 * 1024, false, false},
+    {"max_size", INTAKE_OPT_INT, "8388608",
+     "largest item accepted on stdin, in bytes (at most 8 MiB); larger input exits 65", NULL, 1,
+     8L * 1024 * 1024, false, false},
     {0},
 };
 

@@ -5,9 +5,10 @@
  * Tables: items (unique on source + source_id; the item JSON as received, its record id, a
  * state and an attempt count), records (the record JSON), deliveries (one row per record
  * and sink: state, attempts, next try, last error, response), cursors (per source, key =
- * value) and meta (schema version). Item states: "new" (waiting for the processor),
- * "processed" (record made, deliveries pending or done) and "quarantined" (the processor
- * failed on it INTAKE_SPOOL_MAX_PROCESS times). Delivery states: "pending", "done", "dead".
+ * value), tombstones (the keys of purged items) and meta (user_version holds the schema
+ * version; older spools are migrated on open). Item states: "new" (waiting for the
+ * processor), "processed" (record made, deliveries pending or done) and "quarantined" (the
+ * processor failed on it INTAKE_SPOOL_MAX_PROCESS times). Delivery states: "pending", "done", "dead".
  *
  * Errors: every function returns INTAKE_SPOOL_OK (0) on success, INTAKE_SPOOL_TEMP when a
  * retry later may succeed (database busy or locked, disk full, I/O error) and
@@ -112,6 +113,11 @@ int intake_spool_store_record(intake_spool *sp, const struct intake_claim *c,
                               const char *record_json, const char *category,
                               const char *flags, const char *const *sinks, size_t nsinks);
 
+/* Gives back the attempt a claim counted, when processing failed for a reason that is
+ * not the item's (the spool was busy, memory ran out), so that only real poison uses up
+ * the item's tries. */
+int intake_spool_unclaim(intake_spool *sp, int64_t item);
+
 /* Quarantines an item with a short reason (no message text). */
 int intake_spool_quarantine(intake_spool *sp, int64_t item, const char *reason);
 
@@ -195,9 +201,10 @@ int intake_spool_show(intake_spool *sp, const char *id, bool with_text, json_t *
  * the number of deliveries and items changed. */
 int intake_spool_retry(intake_spool *sp, const char *id, long *changed);
 
-/* Deletes items received more than `days` days before `now` whose deliveries are all done
- * (with their records and deliveries). Dead letters and quarantined items stay. *purged
- * receives the number of items deleted. */
+/* Deletes items whose deliveries all finished more than `days` days before `now` (with
+ * their records and deliveries). Each leaves a tombstone (source, source_id, record id),
+ * so a late re-delivery of it is still a duplicate. Dead letters and quarantined items
+ * stay. *purged receives the number of items deleted. */
 int intake_spool_purge(intake_spool *sp, double now, double days, long *purged);
 
 /* Whether the database takes a write now (a tiny write, rolled back, waiting at most 1 s

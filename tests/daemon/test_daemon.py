@@ -411,7 +411,9 @@ class Lifecycle(unittest.TestCase):
         db = self.gw.db()
         db.execute("UPDATE deliveries SET state='dead' WHERE item = (SELECT id FROM items "
                    "WHERE source_id='new')")
-        db.execute("UPDATE items SET received_unix = received_unix - 86400 * 400")
+        # retention counts from the end of delivery: move it back a year
+        db.execute("UPDATE deliveries SET updated_unix = updated_unix - 86400 * 400")
+        db.execute("UPDATE records SET created_unix = created_unix - 86400 * 400")
         db.commit()
         self.gw.submit("mta", item("old2", "hello", received_at=old))
         self.gw.start("--until-idle")  # purges at start, then processes old2
@@ -420,6 +422,9 @@ class Lifecycle(unittest.TestCase):
         rows = sorted(r[0] for r in self.gw.db().execute("SELECT source_id FROM items"))
         self.assertEqual(rows, ["new", "old2"])  # the dead letter stays; old2 is fresh work
         self.assertTrue(self.gw.events("spool_purged"))
+        # a late re-delivery of the purged item is still a duplicate, not a second case
+        r = self.gw.submit("mta", item("old", "hello", received_at=old))
+        self.assertEqual(r.stdout.decode().split()[1], "duplicate")
 
     def test_poison_item_is_quarantined_and_the_rest_flow(self):
         self.gw = Gateway(INTAKE, config(sinks='[sink "audit"]\ntype = jsonl\n'
