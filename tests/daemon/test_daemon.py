@@ -59,6 +59,9 @@ class Submit(unittest.TestCase):
         r = self.gw.submit("tiny", item("big", "x" * 500))
         self.assertEqual(r.returncode, 65)
         self.assertIn(b"max_size", r.stderr)
+        # an item over 8 MiB is refused for good, not retried
+        r = self.gw.submit("mta", item("esc", "\u0001" * (2 << 20)))
+        self.assertEqual(r.returncode, 65, r.stderr[-300:])
 
     def test_error_messages_do_not_quote_the_input(self):
         r = self.gw.submit("mta", None, raw=('{"id": "x", "body": "%s"' % SECRET).encode())
@@ -147,6 +150,33 @@ class DropFolderToJsonl(unittest.TestCase):
         self.assertIn("complaint", text)
         self.assertIn("audit:done", text)
         self.assertEqual(len(self.gw.events("file_rejected")), 1)
+
+    def test_hostile_files_do_not_stall_the_folder(self):
+        os.mkfifo(self.gw.path("drop", "a-fifo.json"))
+        os.symlink("/etc/passwd", self.gw.path("drop", "b-link.json"))
+        with open(self.gw.path("drop", "c-huge.json"), "w") as f:  # over max_size
+            f.write('{"id": "huge", "channel": "email", "body": "%s"}' % ("x" * (9 << 20)))
+        self.drop("d-good.json", item("good", "Please can someone fix the fence."))
+        self.gw.start("--until-idle")
+        self.gw.proc.communicate(timeout=60)
+        self.assertEqual(self.gw.stop(), 0)
+        with open(self.gw.path("records.jsonl")) as f:
+            self.assertEqual([json.loads(l)["source_id"] for l in f], ["good"])
+        self.assertEqual(sorted(os.listdir(self.gw.path("drop", "failed"))),
+                         ["a-fifo.json", "b-link.json", "c-huge.json"])
+        for e in self.gw.events("file_rejected"):
+            self.assertNotIn("file", e)  # writers choose names: they stay out of logs
+
+    def test_one_daemon_per_spool(self):
+        first = self.gw.start()
+        self.gw.wait_for(lambda: self.gw.events("started"), what="start")
+        import subprocess
+        second = subprocess.run([INTAKE, "run", "--config", self.gw.config],
+                                capture_output=True, timeout=30)
+        self.assertEqual(second.returncode, 1)
+        self.assertIn(b"another intake run is using this spool", second.stderr)
+        self.assertIsNone(first.poll())
+        self.assertEqual(self.gw.stop(), 0)
 
     def test_maildir_layout_moves_to_cur(self):
         for sub in ("new", "cur", "tmp"):
