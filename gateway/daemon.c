@@ -110,30 +110,35 @@ static struct timespec mono_deadline(double end)
     return ts;
 }
 
-/* Waits up to `seconds` for a wake-up or the stop. Returns true when stopping. */
-static bool wait_for(struct daemon *d, double seconds)
+/* Waits up to `seconds` for the stop, and for a wake-up (new work) unless `whole` is set.
+ * Returns true when stopping. */
+static bool wait_until(struct daemon *d, double seconds, bool whole)
 {
-    struct timespec ts = mono_deadline(mono_now() + (seconds > 0 ? seconds : 0));
+    double end = mono_now() + (seconds > 0 ? seconds : 0);
+    struct timespec ts = mono_deadline(end);
     pthread_mutex_lock(&d->mu);
-    if (!d->stopping)
-        pthread_cond_timedwait(&d->wake, &d->mu, &ts);
+    int rc = 0;
+    while (!d->stopping && rc != ETIMEDOUT && mono_now() < end) {
+        rc = pthread_cond_timedwait(&d->wake, &d->mu, &ts);
+        if (!whole)
+            break;
+    }
     bool s = d->stopping;
     pthread_mutex_unlock(&d->mu);
     return s;
 }
 
+/* Waits for new work, the stop, or `seconds`. */
+static bool wait_for(struct daemon *d, double seconds)
+{
+    return wait_until(d, seconds, false);
+}
+
 /* Waits the whole `seconds` unless the daemon stops (wake-ups for new work do not cut a
- * source's poll interval short). Returns true when stopping. */
+ * source's poll interval short). */
 static bool sleep_for(struct daemon *d, double seconds)
 {
-    double end = mono_now() + (seconds > 0 ? seconds : 0);
-    struct timespec ts = mono_deadline(end);
-    pthread_mutex_lock(&d->mu);
-    while (!d->stopping && mono_now() < end)
-        pthread_cond_timedwait(&d->wake, &d->mu, &ts);
-    bool s = d->stopping;
-    pthread_mutex_unlock(&d->mu);
-    return s;
+    return wait_until(d, seconds, true);
 }
 
 static void wake_all(struct daemon *d)
