@@ -312,6 +312,16 @@ def watch_stdin():
     os._exit(0)
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A client that goes away mid-request (a daemon killed by a test) is normal here."""
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     p = argparse.ArgumentParser(description="CRM stand-in for the http sink tests")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -325,7 +335,7 @@ def main():
                    help="exit when stdin reaches end of file")
     args = p.parse_args()
     Handler.state = State(args)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server = QuietServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print("PORT %d" % server.server_address[1], flush=True)
     if args.watch_stdin:
