@@ -98,6 +98,16 @@ static const struct intake_option policy_options[] = {
     {.name = NULL},
 };
 
+static const struct intake_option privacy_options[] = {
+    {.name = "redact", .type = INTAKE_OPT_ENUM, .def = "public", .choices = "public|all|none",
+     .description = "whose text the record carries redacted: public posts only, every item, "
+                    "or none"},
+    {.name = "keep_original", .type = INTAKE_OPT_BOOL, .def = "no",
+     .description = "also put the unredacted text in the record as original_text, for a "
+                    "case system that restricts that field"},
+    {.name = NULL},
+};
+
 static const struct intake_option log_options[] = {
     {.name = "level", .type = INTAKE_OPT_ENUM, .def = "info",
      .choices = "debug|info|warn|error", .description = "least severe level logged"},
@@ -319,6 +329,7 @@ static const struct core_kind {
     {"http", http_options, NULL},
     {"rules", rules_options, NULL},
     {"policy", policy_options, check_policy},
+    {"privacy", privacy_options, NULL},
     {"log", log_options, NULL},
     {NULL, NULL, NULL},
 };

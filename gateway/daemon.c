@@ -21,6 +21,8 @@
 
 #include "intake/calendar.h"
 #include "intake/classifier.h"
+#include "intake/jsonl.h"
+#include "intake/redact.h"
 #include "intake/log.h"
 #include "intake/sink.h"
 #include "intake/source.h"
@@ -35,6 +37,21 @@
 #define PURGE_EVERY 3600.0     /* seconds between retention purges */
 
 struct daemon;
+
+/* What the rules folder holds: the classifier's rules and the redactor's detectors.
+ * Loaded and swapped together. */
+struct rulebook {
+    intake_ruleset *rs;
+    intake_redactor *rd;
+};
+
+static void rulebook_free(struct rulebook *b)
+{
+    intake_ruleset_free(b->rs);
+    intake_redactor_free(b->rd);
+    b->rs = NULL;
+    b->rd = NULL;
+}
 
 struct intake_source_ctx {
     struct daemon *d;
@@ -67,13 +84,15 @@ struct daemon {
     intake_status *status;
     intake_calendar *calendar;
     struct intake_policy policy;
+    enum intake_redact_mode redact; /* [privacy] */
+    bool keep_original;
     intake_monitor *httpd;
 
     pthread_mutex_t mu;
     pthread_cond_t wake;
     bool stopping;
-    intake_ruleset *rules;         /* in use by the processor */
-    intake_ruleset *pending_rules; /* loaded on SIGHUP, swapped in by the processor */
+    struct rulebook rules;         /* in use by the processor */
+    struct rulebook pending_rules; /* loaded on SIGHUP, swapped in by the processor */
 
     struct sink_rt *sinks;
     size_t nsinks;
@@ -260,17 +279,17 @@ static void *source_main(void *arg)
 static void swap_rules(struct daemon *d, intake_processor *p)
 {
     pthread_mutex_lock(&d->mu);
-    intake_ruleset *next = d->pending_rules;
-    d->pending_rules = NULL;
+    struct rulebook next = d->pending_rules;
+    d->pending_rules = (struct rulebook){NULL, NULL};
     pthread_mutex_unlock(&d->mu);
-    if (!next)
+    if (!next.rs)
         return;
-    if (intake_processor_set_rules(p, next) < 0) {
+    if (intake_processor_set_rules(p, next.rs, next.rd) < 0) {
         intake_log(INTAKE_LOG_ERROR, "rules_reload_failed", "reason", "out of memory", NULL);
-        intake_ruleset_free(next);
+        rulebook_free(&next);
         return;
     }
-    intake_ruleset_free(d->rules);
+    rulebook_free(&d->rules);
     d->rules = next;
     intake_log(INTAKE_LOG_INFO, "rules_reloaded", NULL);
 }
@@ -314,8 +333,9 @@ static void *processor_main(void *arg)
 {
     struct daemon *d = arg;
     intake_spool *sp = open_spool(d, -1);
-    struct intake_processor_conf pc = {d->calendar, &d->policy, d->sink_names, d->nsinks};
-    intake_processor *p = sp ? intake_processor_new(&pc, d->rules) : NULL;
+    struct intake_processor_conf pc = {d->calendar, &d->policy, d->sink_names, d->nsinks,
+                                       d->redact, d->keep_original};
+    intake_processor *p = sp ? intake_processor_new(&pc, d->rules.rs, d->rules.rd) : NULL;
     if (p)
         processor_loop(d, p, sp);
     else
@@ -432,13 +452,19 @@ char *intake_daemon_spool_path(const intake_config *cfg)
     return intake_config_get_path(cfg, intake_config_section(cfg, "spool", NULL), "path");
 }
 
-static int load_rules(const char *dir, intake_ruleset **out)
+/* Loads the classifier's rules and the redactor's detectors from `dir`; both or neither.
+ * Problems are logged as file:line lines. */
+static int load_rules(const char *dir, struct rulebook *out)
 {
     intake_diag diag = {0};
-    int rc = intake_ruleset_load_dir(dir, out, &diag);
+    int rc = intake_ruleset_load_dir(dir, &out->rs, &diag);
+    if (rc == 0)
+        rc = intake_redactor_load_dir(dir, &out->rd, &diag);
     for (size_t i = 0; i < diag.n; i++)
         intake_log(INTAKE_LOG_ERROR, "rules_error", "problem", diag.lines[i], NULL);
     intake_diag_clear(&diag);
+    if (rc < 0)
+        rulebook_free(out);
     return rc;
 }
 
@@ -576,6 +602,15 @@ static int setup_http(struct daemon *d)
     return -1;
 }
 
+static void read_privacy(struct daemon *d)
+{
+    const struct intake_section *s = intake_config_section(d->cfg, "privacy", NULL);
+    const char *mode = intake_config_get(s, "redact");
+    if (!mode || intake_redact_mode_parse(mode, &d->redact) < 0)
+        d->redact = INTAKE_REDACT_PUBLIC;
+    d->keep_original = intake_config_get_bool(s, "keep_original", false);
+}
+
 /* Takes the daemon lock of the spool (fcntl, released when the process ends, even by
  * SIGKILL). Returns 0, or -1 when another daemon holds it or the file cannot be made. */
 static int lock_spool(struct daemon *d)
@@ -617,6 +652,7 @@ static int setup(struct daemon *d)
         return 1;
     if (lock_spool(d) < 0)
         return 1;
+    read_privacy(d);
     int rc = check_spool(d);
     if (rc)
         return rc;
@@ -666,14 +702,14 @@ static void join_threads(struct daemon *d)
 
 static void reload_rules(struct daemon *d)
 {
-    intake_ruleset *rs = NULL;
+    struct rulebook rs = {NULL, NULL};
     if (load_rules(d->rules_dir, &rs) < 0) {
         intake_log(INTAKE_LOG_ERROR, "rules_reload_failed", "reason",
                    "the new rules do not load; the old ones stay in use", NULL);
         return;
     }
     pthread_mutex_lock(&d->mu);
-    intake_ruleset_free(d->pending_rules);
+    rulebook_free(&d->pending_rules);
     d->pending_rules = rs;
     pthread_cond_broadcast(&d->wake);
     pthread_mutex_unlock(&d->mu);
@@ -727,8 +763,8 @@ static void teardown(struct daemon *d)
     free(d->sinks);
     free(d->sink_names);
     free(d->sources);
-    intake_ruleset_free(d->rules);
-    intake_ruleset_free(d->pending_rules);
+    rulebook_free(&d->rules);
+    rulebook_free(&d->pending_rules);
     intake_calendar_free(d->calendar);
     intake_status_free(d->status);
     free(d->spool_path);

@@ -13,31 +13,40 @@ struct intake_processor {
     struct intake_processor_conf conf;
     const intake_ruleset *rs;
     intake_scanner *scanner;
+    intake_redact_ctx *redact;
     intake_recorder *recorder;
+    intake_buf redacted;
 };
 
 intake_processor *intake_processor_new(const struct intake_processor_conf *conf,
-                                       const intake_ruleset *rs)
+                                       const intake_ruleset *rs, const intake_redactor *rd)
 {
     intake_processor *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->conf = *conf;
     p->recorder = intake_recorder_new();
-    if (!p->recorder || intake_processor_set_rules(p, rs) < 0) {
+    if (!p->recorder || intake_processor_set_rules(p, rs, rd) < 0) {
         intake_processor_free(p);
         return NULL;
     }
     return p;
 }
 
-int intake_processor_set_rules(intake_processor *p, const intake_ruleset *rs)
+int intake_processor_set_rules(intake_processor *p, const intake_ruleset *rs,
+                               const intake_redactor *rd)
 {
     intake_scanner *sc = intake_scanner_new(rs);
-    if (!sc)
+    intake_redact_ctx *rc = intake_redact_ctx_new(rd);
+    if (!sc || !rc) {
+        intake_scanner_free(sc);
+        intake_redact_ctx_free(rc);
         return -1;
+    }
     intake_scanner_free(p->scanner);
+    intake_redact_ctx_free(p->redact);
     p->scanner = sc;
+    p->redact = rc;
     p->rs = rs;
     return 0;
 }
@@ -47,7 +56,9 @@ void intake_processor_free(intake_processor *p)
     if (!p)
         return;
     intake_scanner_free(p->scanner);
+    intake_redact_ctx_free(p->redact);
     intake_recorder_free(p->recorder);
+    intake_buf_free(&p->redacted);
     free(p);
 }
 
@@ -84,6 +95,54 @@ static void deadlines_of(const intake_processor *p, const char *received_at,
                              v->category, v->flags, dl);
 }
 
+static bool redacts(const intake_processor *p, const intake_message *m)
+{
+    return p->conf.redact == INTAKE_REDACT_ALL ||
+           (p->conf.redact == INTAKE_REDACT_PUBLIC && m->is_public);
+}
+
+/* Redacts the body into p->redacted and returns the spans as a JSON array (a new
+ * reference), or NULL when memory runs out. */
+static json_t *redact(intake_processor *p, const json_t *item, const intake_message *m)
+{
+    const struct intake_span *spans;
+    size_t n;
+    const json_t *from = json_object_get(item, "from");
+    struct intake_redact_hints h;
+    memset(&h, 0, sizeof h);
+    field(from, "name", &h.author_name, &h.author_name_len);
+    field(from, "handle", &h.author_handle, &h.author_handle_len);
+    if (intake_redact_find(p->redact, m->body, m->body_len, &h, &spans, &n) < 0 ||
+        intake_redact_apply(m->body, m->body_len, spans, n, &p->redacted) < 0)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:I, s:I}", "type",
+                                           intake_pii_type_name(spans[i].type), "start",
+                                           (json_int_t)spans[i].start, "end",
+                                           (json_int_t)spans[i].end));
+    return a;
+}
+
+/* Builds the record of a classified item: redacted text and spans when redaction applies. */
+static json_t *build(intake_processor *p, const struct intake_claim *c, const intake_message *m,
+                     const intake_verdict *v, const struct intake_deadlines *dl)
+{
+    struct intake_record_in in = {c->record_id, c->source, c->received_at, c->item_json,
+                                  p->rs, v, dl, p->conf.policy->name, NULL, NULL, NULL};
+    json_t *spans = NULL;
+    if (redacts(p, m)) {
+        if (!(spans = redact(p, c->item_json, m)))
+            return NULL;
+        in.text = p->redacted.data ? p->redacted.data : "";
+        in.redactions = spans;
+        in.original_text = p->conf.keep_original ? m->body : NULL;
+    }
+    json_t *rec = intake_record_build(p->recorder, &in);
+    json_decref(spans);
+    return rec;
+}
+
 /* Classifies a claimed item and stores its record and deliveries. */
 static int process(intake_processor *p, intake_spool *sp, const struct intake_claim *c)
 {
@@ -94,13 +153,13 @@ static int process(intake_processor *p, intake_spool *sp, const struct intake_cl
     if (intake_classify(p->scanner, &m, &v) < 0)
         return INTAKE_SPOOL_TEMP; /* out of memory: the next claim counts another try */
     deadlines_of(p, c->received_at, &v, &dl);
-    struct intake_record_in in = {c->record_id, c->source, c->received_at, c->item_json,
-                                  p->rs, &v, &dl, p->conf.policy->name, NULL, NULL};
-    json_t *rec = intake_record_build(p->recorder, &in);
+    json_t *rec = build(p, c, &m, &v, &dl);
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
-    if (!text)
-        return INTAKE_SPOOL_TEMP;
+    if (!text) { /* keeps the attempt: an item that cannot become a record is quarantined */
+        intake_log(INTAKE_LOG_WARN, "record_failed", "record", c->record_id, NULL);
+        return INTAKE_SPOOL_FATAL;
+    }
     char flags[256];
     const char *category = intake_category_name(v.category);
     int rc = intake_spool_store_record(sp, c, text, category,

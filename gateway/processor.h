@@ -9,6 +9,8 @@
 
 #include "intake/calendar.h"
 #include "intake/classifier.h"
+#include "intake/jsonl.h"
+#include "intake/redact.h"
 #include "intake/spool.h"
 
 /* Borrowed for the processor's lifetime. */
@@ -17,18 +19,21 @@ struct intake_processor_conf {
     const struct intake_policy *policy;
     const char *const *sinks; /* names of the enabled sinks */
     size_t nsinks;
+    enum intake_redact_mode redact; /* whose text is redacted ([privacy] redact) */
+    bool keep_original;             /* [privacy] keep_original */
 };
 
 typedef struct intake_processor intake_processor;
 
-/* Makes a processor classifying with `rs` (borrowed until replaced or freed). Returns
- * NULL when memory runs out. */
+/* Makes a processor classifying with `rs` and redacting with `rd` (both borrowed until
+ * replaced or freed). Returns NULL when memory runs out. */
 intake_processor *intake_processor_new(const struct intake_processor_conf *conf,
-                                       const intake_ruleset *rs);
+                                       const intake_ruleset *rs, const intake_redactor *rd);
 
-/* Switches to another rule set (borrowed); the old one is no longer used after this.
- * Returns 0, or -1 when memory runs out (the old set stays in use). */
-int intake_processor_set_rules(intake_processor *p, const intake_ruleset *rs);
+/* Switches to another rule set and redactor (borrowed); the old ones are no longer used
+ * after this. Returns 0, or -1 when memory runs out (the old ones stay in use). */
+int intake_processor_set_rules(intake_processor *p, const intake_ruleset *rs,
+                               const intake_redactor *rd);
 
 void intake_processor_free(intake_processor *p);
 

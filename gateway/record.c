@@ -145,7 +145,17 @@ static const char *category_name(int c)
     return s ? s : "other";
 }
 
+static json_t *record_core(intake_recorder *r, const struct intake_record_in *in);
+
 json_t *intake_record_build(intake_recorder *r, const struct intake_record_in *in)
+{
+    json_t *rec = record_core(r, in);
+    if (rec && in->original_text)
+        json_object_set_new(rec, "original_text", json_string(in->original_text));
+    return rec;
+}
+
+static json_t *record_core(intake_recorder *r, const struct intake_record_in *in)
 {
     const json_t *item = in->item;
     const intake_verdict *v = in->verdict;

@@ -27,6 +27,8 @@ struct intake_record_in {
     const char *text;         /* the text to carry (redacted when redaction applies);
                                * NULL: the item's body */
     const json_t *redactions; /* array of {type, start, end}; NULL: none */
+    const char *original_text; /* when not NULL, kept as "original_text" (an operator's
+                                * choice, for a case system that restricts that field) */
 };
 
 typedef struct intake_recorder intake_recorder;

@@ -191,6 +191,49 @@ class DropFolderToJsonl(unittest.TestCase):
         self.assertEqual(os.listdir(self.gw.path("drop", "new")), [])
 
 
+class Redaction(unittest.TestCase):
+    """Public posts reach the case system redacted; private mail as written."""
+
+    def tearDown(self):
+        self.gw.cleanup()
+
+    def run_items(self, privacy=""):
+        cfg = config(sinks='[sink "audit"]\ntype = jsonl\npath = records.jsonl\n',
+                     extra=privacy)
+        self.gw = Gateway(INTAKE, cfg)
+        body = "Still no hot water. Ring me on 07700 900461 or email jo.bloggs@example.org"
+        self.gw.submit("mta", item("pub", body, public=True, channel="facebook"))
+        self.gw.submit("mta", item("priv", body))
+        self.gw.start("--until-idle")
+        self.gw.proc.communicate(timeout=60)
+        self.gw.stop()
+        with open(self.gw.path("records.jsonl")) as f:
+            return {r["source_id"]: r for r in map(json.loads, f)}, body
+
+    def test_public_items_are_redacted_by_default(self):
+        recs, body = self.run_items()
+        pub, priv = recs["pub"], recs["priv"]
+        self.assertNotIn("07700 900461", pub["text"])
+        self.assertNotIn("jo.bloggs@example.org", pub["text"])
+        self.assertIn("[PHONE]", pub["text"])
+        self.assertIn("[EMAIL]", pub["text"])
+        types = sorted(r["type"] for r in pub["redactions"])
+        self.assertEqual(types, ["email", "phone"])
+        raw = body.encode()
+        for r in pub["redactions"]:  # byte offsets into the original body
+            span = raw[r["start"]:r["end"]].decode()
+            self.assertIn(span, ("07700 900461", "jo.bloggs@example.org"))
+        self.assertNotIn("original_text", pub)
+        self.assertEqual(priv["text"], body)
+        self.assertEqual(priv["redactions"], [])
+
+    def test_keep_original_and_redact_all(self):
+        recs, body = self.run_items("[privacy]\nredact = all\nkeep_original = yes\n")
+        for r in recs.values():
+            self.assertIn("[PHONE]", r["text"])
+            self.assertEqual(r["original_text"], body)
+
+
 class HttpSink(unittest.TestCase):
     def setUp(self):
         self.crm = Crm(self._tmp(), "--token", "s3cret")
