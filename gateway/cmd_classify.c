@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "intake/classifier.h"
 #include "intake/jsonl.h"
+#include "intake/redact.h"
 
 static const char classify_usage[] =
     "usage: intake classify [--rules DIR] [--redact all|public|none]\n"
@@ -17,9 +18,48 @@ static const char classify_usage[] =
     "gets {\"id\": ..., \"error\": \"...\"} and the run goes on.\n"
     "\n"
     "options:\n"
-    "  --rules DIR     rule files to use (default: $INTAKE_RULES_DIR or %s)\n"
-    "  --redact MODE   all, public (only items with \"public\": true; default) or none\n"
+    "  --rules DIR     rule files to use (default: $INTAKE_RULES_DIR or %s); the\n"
+    "                  redactor's detectors are in DIR/redact, its name lists in\n"
+    "                  DIR/names\n"
+    "  --redact MODE   all, public (only items with \"public\": true; default) or none:\n"
+    "                  which items get personal data replaced by placeholders in\n"
+    "                  redacted_body, with the spans in redactions\n"
     "  -h, --help      print this text\n";
+
+/* Loads the rules (and, unless the mode is none, the redactor) from dir and runs the
+ * contract over stdin. Returns the exit status. */
+static int classify_with(const char *dir, enum intake_redact_mode mode)
+{
+    intake_diag diag = {0};
+    intake_ruleset *rs;
+    if (intake_ruleset_load_dir(dir, &rs, &diag) != 0) {
+        print_diag(&diag);
+        fprintf(stderr, "intake classify: cannot load the rules in %s\n", dir);
+        return 1;
+    }
+    intake_redactor *red = NULL;
+    if (mode != INTAKE_REDACT_NONE && intake_redactor_load_dir(dir, &red, &diag) != 0) {
+        print_diag(&diag);
+        fprintf(stderr, "intake classify: cannot load the redactor in %s\n", dir);
+        intake_ruleset_free(rs);
+        return 1;
+    }
+    static char outbuf[1 << 16];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    struct intake_jsonl_stats st;
+    int rc = intake_jsonl_classify_redact(stdin, stdout, rs, red, mode, &st);
+    intake_redactor_free(red);
+    intake_ruleset_free(rs);
+    if (rc != 0) {
+        fprintf(stderr, "intake classify: stopped after %lu lines: read, write or memory "
+                        "failure\n", st.lines);
+        return 1;
+    }
+    if (st.errors)
+        fprintf(stderr, "intake classify: %lu of %lu lines had errors (see their error "
+                        "field)\n", st.errors, st.lines);
+    return 0;
+}
 
 int cmd_classify(int argc, char **argv)
 {
@@ -52,25 +92,5 @@ int cmd_classify(int argc, char **argv)
         fprintf(stderr, "intake classify: unexpected argument '%s'\n", argv[optind]);
         return EXIT_USAGE;
     }
-    intake_diag diag = {0};
-    intake_ruleset *rs;
-    if (intake_ruleset_load_dir(dir, &rs, &diag) != 0) {
-        print_diag(&diag);
-        fprintf(stderr, "intake classify: cannot load the rules in %s\n", dir);
-        return 1;
-    }
-    static char outbuf[1 << 16];
-    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
-    struct intake_jsonl_stats st;
-    int rc = intake_jsonl_classify(stdin, stdout, rs, mode, &st);
-    intake_ruleset_free(rs);
-    if (rc != 0) {
-        fprintf(stderr, "intake classify: stopped after %lu lines: read, write or memory "
-                        "failure\n", st.lines);
-        return 1;
-    }
-    if (st.errors)
-        fprintf(stderr, "intake classify: %lu of %lu lines had errors (see their error "
-                        "field)\n", st.errors, st.lines);
-    return 0;
+    return classify_with(dir, mode);
 }

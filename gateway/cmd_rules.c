@@ -4,14 +4,16 @@
 
 #include "commands.h"
 #include "intake/classifier.h"
+#include "intake/redact.h"
 
 static const char rules_usage[] =
     "usage: intake rules check [-v] [DIR]\n"
     "\n"
     "Reads every *.rules file in DIR (default: $INTAKE_RULES_DIR or %s), compiles\n"
     "every pattern, checks every meta rule, and runs every example+ and example-\n"
-    "sentence. Problems are printed as file:line: message. Exit status 0 when all is\n"
-    "well, 1 when anything is wrong.\n"
+    "sentence. Then does the same for the redactor: the detectors in DIR/redact/*.pii\n"
+    "and their examples, and the name lists in DIR/names. Problems are printed as\n"
+    "file:line: message. Exit status 0 when all is well, 1 when anything is wrong.\n"
     "\n"
     "options:\n"
     "  -v, --verbose   also list the rules the literal prefilter cannot speed up\n"
@@ -25,7 +27,9 @@ static void list_unfiltered(const intake_ruleset *rs)
                    intake_rule_name(rs, i));
 }
 
-static int check(const char *dir, int verbose)
+/* Loads the rules and runs their examples. Returns 0 when all is well, else 1; *nrules
+ * and *checked receive the counts. */
+static int check_rules(const char *dir, int verbose, size_t *nrules, size_t *checked)
 {
     intake_diag diag = {0};
     intake_ruleset *rs;
@@ -35,19 +39,53 @@ static int check(const char *dir, int verbose)
         fprintf(stderr, "rules check: %zu problem%s in %s\n", n, n == 1 ? "" : "s", dir);
         return 1;
     }
-    size_t checked = 0;
-    int failed = intake_ruleset_check_examples(rs, &diag, &checked);
+    int failed = intake_ruleset_check_examples(rs, &diag, checked);
     print_diag(&diag);
     if (verbose)
         list_unfiltered(rs);
-    size_t nrules = intake_ruleset_count(rs);
+    *nrules = intake_ruleset_count(rs);
     intake_ruleset_free(rs);
     if (failed != 0) {
         fprintf(stderr, "rules check: %d of %zu examples failed in %s\n",
-                failed < 0 ? 0 : failed, checked, dir);
+                failed < 0 ? 0 : failed, *checked, dir);
         return 1;
     }
-    printf("rules check: %zu rules, %zu examples, all passed (%s)\n", nrules, checked, dir);
+    return 0;
+}
+
+/* Loads the redactor (DIR/redact and DIR/names) and runs its detectors' examples. Returns
+ * 0 when all is well, else 1; *checked receives the number of examples run. */
+static int check_redactor(const char *dir, size_t *checked)
+{
+    intake_diag diag = {0};
+    intake_redactor *r;
+    if (intake_redactor_load_dir(dir, &r, &diag) != 0) {
+        size_t n = diag.n;
+        print_diag(&diag);
+        fprintf(stderr, "rules check: %zu redaction problem%s in %s\n", n,
+                n == 1 ? "" : "s", dir);
+        return 1;
+    }
+    int failed = intake_redactor_check_examples(r, &diag, checked);
+    print_diag(&diag);
+    intake_redactor_free(r);
+    if (failed != 0) {
+        fprintf(stderr, "rules check: %d of %zu redaction examples failed in %s\n",
+                failed < 0 ? 0 : failed, *checked, dir);
+        return 1;
+    }
+    return 0;
+}
+
+static int check(const char *dir, int verbose)
+{
+    size_t nrules = 0, checked = 0, redact_checked = 0;
+    int rc = check_rules(dir, verbose, &nrules, &checked);
+    rc |= check_redactor(dir, &redact_checked);
+    if (rc != 0)
+        return 1;
+    printf("rules check: %zu rules, %zu examples, %zu redaction examples, all passed (%s)\n",
+           nrules, checked, redact_checked, dir);
     return 0;
 }
 

@@ -25,6 +25,7 @@ struct item {
     const struct intake_json_field *body;
     char *from_name; /* owned: name and handle joined */
     intake_message msg;
+    struct intake_redact_hints hints; /* from.name and from.handle, borrowed */
 };
 
 static const char *str_or_null(const struct intake_json_field *f)
@@ -72,6 +73,10 @@ static const char *read_from(const struct intake_json_item *ji, struct item *it)
         return "out of memory";
     it->msg.from_name = it->from_name;
     it->msg.from_name_len = strlen(it->from_name);
+    it->hints.author_name = str_or_null(&ji->from_name);
+    it->hints.author_name_len = it->hints.author_name ? ji->from_name.len : 0;
+    it->hints.author_handle = str_or_null(&ji->from_handle);
+    it->hints.author_handle_len = it->hints.author_handle ? ji->from_handle.len : 0;
     return NULL;
 }
 
@@ -180,16 +185,37 @@ static int put_rules(intake_buf *b, const intake_ruleset *rs, const intake_verdi
     return rc || put_raw(b, "]");
 }
 
+/* What redaction made of an item: the text to write as redacted_body and its spans. */
+struct redacted {
+    const char *text;
+    size_t len;
+    const struct intake_span *spans;
+    size_t n;
+};
+
+static int put_redactions(intake_buf *b, const struct redacted *red)
+{
+    int rc = put_raw(b, "[");
+    for (size_t i = 0; rc == 0 && i < red->n; i++) {
+        char num[64];
+        const struct intake_span *s = &red->spans[i];
+        snprintf(num, sizeof num, "\",\"start\":%u,\"end\":%u}", (unsigned)s->start,
+                 (unsigned)s->end);
+        rc = put_raw(b, i ? ",{\"type\":\"" : "{\"type\":\"") ||
+             put_raw(b, intake_pii_type_name(s->type)) || put_raw(b, num);
+    }
+    return rc || put_raw(b, "]");
+}
+
 /* Builds the result line for a classified item into b (replacing its content). The field
  * order is fixed so that output is stable and diffable. */
 static int result_line(intake_buf *b, const intake_ruleset *rs, const struct item *it,
-                       const intake_verdict *v)
+                       const intake_verdict *v, const struct redacted *red)
 {
     char conf[32];
     snprintf(conf, sizeof conf, "%.3f", v->confidence);
     const char *mp = v->mp_underlying >= 0 ? intake_category_name(v->mp_underlying) : NULL;
     b->len = 0;
-    /* Redaction is not built yet: the body is returned as it came, whatever the mode. */
     int rc = put_raw(b, "{\"id\":") || put_id(b, it->id) ||
              put_raw(b, ",\"category\":\"") || put_raw(b, intake_category_name(v->category)) ||
              put_raw(b, "\",\"mp_underlying\":") ||
@@ -197,19 +223,40 @@ static int result_line(intake_buf *b, const intake_ruleset *rs, const struct ite
              put_raw(b, ",\"flags\":") || put_flags(b, v) ||
              put_raw(b, ",\"confidence\":") || put_raw(b, conf) ||
              put_raw(b, ",\"rules\":") || put_rules(b, rs, v) ||
-             put_raw(b, ",\"redacted_body\":") ||
-             put_json_string(b, it->msg.body, it->msg.body_len) ||
-             put_raw(b, ",\"redactions\":[]}\n");
+             put_raw(b, ",\"redacted_body\":") || put_json_string(b, red->text, red->len) ||
+             put_raw(b, ",\"redactions\":") || put_redactions(b, red) || put_raw(b, "}\n");
     return rc ? -1 : 0;
 }
 
 struct jsonl_state {
     intake_scanner *sc;
     const intake_ruleset *rs;
+    intake_redact_ctx *rctx; /* NULL: nothing is redacted */
+    enum intake_redact_mode mode;
     struct intake_json_reader reader;
     intake_buf res;
+    intake_buf redacted; /* the last redacted body */
     FILE *out;
 };
+
+/* Redacts the item when the mode says so; otherwise *red is the body as it came.
+ * Returns 0, or -1 when memory runs out. */
+static int redact_item(struct jsonl_state *st, const struct item *it, struct redacted *red)
+{
+    *red = (struct redacted){.text = it->msg.body, .len = it->msg.body_len};
+    bool wanted = st->mode == INTAKE_REDACT_ALL ||
+                  (st->mode == INTAKE_REDACT_PUBLIC && it->msg.is_public);
+    if (st->rctx == NULL || !wanted)
+        return 0;
+    if (intake_redact_find(st->rctx, it->msg.body, it->msg.body_len, &it->hints, &red->spans,
+                           &red->n) != 0 ||
+        intake_redact_apply(it->msg.body, it->msg.body_len, red->spans, red->n,
+                            &st->redacted) != 0)
+        return -1;
+    red->text = st->redacted.data;
+    red->len = st->redacted.len;
+    return 0;
+}
 
 static int write_res(struct jsonl_state *st)
 {
@@ -247,8 +294,9 @@ static int answer_line(struct jsonl_state *st, const char *line, size_t len)
         rc = answer_error(st, it.id, why);
     } else {
         intake_verdict v;
-        if (intake_classify(st->sc, &it.msg, &v) != 0 ||
-            result_line(&st->res, st->rs, &it, &v) != 0)
+        struct redacted red;
+        if (intake_classify(st->sc, &it.msg, &v) != 0 || redact_item(st, &it, &red) != 0 ||
+            result_line(&st->res, st->rs, &it, &v, &red) != 0)
             rc = answer_error(st, it.id, "out of memory");
         else
             rc = write_res(st);
@@ -286,14 +334,16 @@ static long read_line(FILE *in, intake_buf *b)
     return (long)b->len;
 }
 
-int intake_jsonl_classify(FILE *in, FILE *out, const intake_ruleset *rs,
-                          enum intake_redact_mode mode, struct intake_jsonl_stats *stats)
+int intake_jsonl_classify_redact(FILE *in, FILE *out, const intake_ruleset *rs,
+                                 const intake_redactor *red, enum intake_redact_mode mode,
+                                 struct intake_jsonl_stats *stats)
 {
-    (void)mode;
-    struct jsonl_state st = {.sc = intake_scanner_new(rs), .rs = rs, .out = out};
+    struct jsonl_state st = {.sc = intake_scanner_new(rs), .rs = rs, .mode = mode, .out = out};
+    if (red != NULL && mode != INTAKE_REDACT_NONE)
+        st.rctx = intake_redact_ctx_new(red);
     intake_buf line = {0};
     struct intake_jsonl_stats count = {0};
-    int rc = st.sc ? 0 : -1;
+    int rc = st.sc && (st.rctx || red == NULL || mode == INTAKE_REDACT_NONE) ? 0 : -1;
     long n;
     while (rc == 0 && (n = read_line(in, &line)) != -1) {
         count.lines++;
@@ -309,9 +359,17 @@ int intake_jsonl_classify(FILE *in, FILE *out, const intake_ruleset *rs,
         rc = -1;
     intake_buf_free(&line);
     intake_buf_free(&st.res);
+    intake_buf_free(&st.redacted);
     intake_json_reader_free(&st.reader);
     intake_scanner_free(st.sc);
+    intake_redact_ctx_free(st.rctx);
     if (stats)
         *stats = count;
     return rc;
+}
+
+int intake_jsonl_classify(FILE *in, FILE *out, const intake_ruleset *rs,
+                          enum intake_redact_mode mode, struct intake_jsonl_stats *stats)
+{
+    return intake_jsonl_classify_redact(in, out, rs, NULL, mode, stats);
 }

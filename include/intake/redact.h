@@ -78,6 +78,8 @@ void intake_redact_ctx_free(intake_redact_ctx *c);
 struct intake_redact_hints {
     const char *author_name; /* display name: its parts found in the text are names */
     size_t author_name_len;
+    const char *author_handle; /* social handle ("@jsmith"), when the item has one */
+    size_t author_handle_len;
 };
 
 /* Finds the personal data in `len` bytes at `text` (need not be valid UTF-8 or
