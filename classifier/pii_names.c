@@ -527,13 +527,13 @@ static size_t ascii_word(const char *s, size_t n, size_t i, struct caseinfo *ci)
     unsigned upper = c == 'U';
     size_t j = i + 1;
     for (; j < n; j++) {
-        c = bclass(s, j);
-        if (c == 'U')
-            upper++;
-        else if (c != 'L')
+        unsigned char b = (unsigned char)s[j];
+        if ((unsigned)((b | 32) - 'a') >= 26u)
             break;
+        upper += b < 'a';
     }
-    if (j < n && c != 'S' && c != 'N' && c != 'P')
+    c = j < n ? bclass(s, j) : 'S';
+    if (c != 'S' && c != 'N' && c != 'P')
         return 0;
     ci->first_seen = true;
     ci->first_upper = bclass(s, i) == 'U';
