@@ -75,7 +75,24 @@ struct slot {
     uint32_t flags;
 };
 
+#define BLOOM_WORDS 64 /* 4096 bits */
+
+/* Two bits of the Bloom filter for hash h. */
+static bool bloom_has(const uint64_t *b, uint32_t h)
+{
+    uint32_t x = h & 4095, y = (h >> 12) & 4095;
+    return (b[x >> 6] >> (x & 63) & 1) && (b[y >> 6] >> (y & 63) & 1);
+}
+
+static void bloom_add(uint64_t *b, uint32_t h)
+{
+    uint32_t x = h & 4095, y = (h >> 12) & 4095;
+    b[x >> 6] |= 1ull << (x & 63);
+    b[y >> 6] |= 1ull << (y & 63);
+}
+
 struct pii_names {
+    uint64_t bloom[BLOOM_WORDS]; /* relation, intro and self-intro words */
     struct slot *slot;
     uint32_t *where; /* per slot: the key's offset in keys[] << 8 | its length */
     uint32_t mask;
@@ -293,6 +310,8 @@ static int add_key(pii_names *nm, const char *k, size_t n, uint32_t flags)
         nm->used++;
     }
     s->flags |= flags;
+    if (flags & (NF_RELATION | NF_INTRO | NF_SELF_INTRO))
+        bloom_add(nm->bloom, h);
     return 0;
 }
 
@@ -1536,6 +1555,23 @@ static void extend_left(struct scan *sc)
     }
 }
 
+/* Whether the lower-case token i may be a relation, intro or self-intro word (a Bloom
+ * filter of them, so that most words are never looked up). */
+static bool maybe_context(const struct scan *sc, size_t i)
+{
+    const struct tok *t = &sc->t[i];
+    uint32_t h = 2166136261u;
+    for (uint32_t k = t->s; k < t->e; k++) {
+        unsigned char c = (unsigned char)sc->text[k];
+        if (c >= 0x80)
+            return true;
+        c = (unsigned)(c - 'A') < 26u ? (unsigned char)(c + 32) : c;
+        h = (h ^ c) * 16777619u;
+    }
+    h = h ? h : 1;
+    return bloom_has(sc->nm->bloom, h);
+}
+
 /* Runs the rules that start at token i. */
 static void rules_at(struct scan *sc, size_t i)
 {
@@ -1550,14 +1586,17 @@ static void rules_at(struct scan *sc, size_t i)
         rule_hint(sc, i);
     if (c0 == 'i' && (s & SH_INITIAL) && !(sh(sc, i + 1) & (SH_CAP | SH_INITIAL)))
         return; /* the pronoun "I" */
-    if (!(s & (SH_CAP | SH_ALLCAPS | SH_INITIAL | SH_SENT | SH_LINE)) && !sc->lower_text &&
-        !(sh(sc, i + 1) & (SH_CAP | SH_INITIAL))) {
-        /* a lower-case word in mid-sentence with no capital after it: only "name is X",
-         * "name of X" and "name on account: X" look further */
-        if (is_word(sc, i, "name") && ((sh(sc, i + 2) | sh(sc, i + 3) | sh(sc, i + 4)) &
-                                       (SH_CAP | SH_INITIAL)))
-            rule_intro(sc, i);
-        return;
+    if (!(s & (SH_CAP | SH_ALLCAPS | SH_INITIAL | SH_SENT | SH_LINE)) && !sc->lower_text) {
+        /* a lower-case word in mid-sentence: only a relation or "name", "called", "I'm"
+         * before a capital, or "name is X", "name on account: X" a little further */
+        if (!maybe_context(sc, i))
+            return;
+        if (!(sh(sc, i + 1) & (SH_CAP | SH_INITIAL))) {
+            if (is_word(sc, i, "name") && ((sh(sc, i + 2) | sh(sc, i + 3) | sh(sc, i + 4)) &
+                                           (SH_CAP | SH_INITIAL)))
+                rule_intro(sc, i);
+            return;
+        }
     }
     uint32_t f = fl(sc, i);
     if ((f & NF_TITLE) && (s & (SH_CAP | SH_ALLCAPS)))
@@ -1602,6 +1641,9 @@ static int emit(struct scan *sc, struct pii_spanlist *out)
     return 0;
 }
 
+/* Appends a person span for every name found in text[0..len) (any bytes; the author's
+ * display name in hints helps, hints may be NULL). Reads nm only, so threads may share
+ * it. Returns 0, or -1 when memory runs out (spans appended so far stay in out). */
 int pii_names_find(const pii_names *nm, const char *text, size_t len,
                    const struct intake_redact_hints *hints, struct pii_spanlist *out)
 {
@@ -1839,6 +1881,10 @@ static int load_file(struct loader *ld, const char *dir, const struct list_file 
     return rc;
 }
 
+/* Loads first_names.txt, surnames.txt, words.txt, places.txt and contexts.txt from
+ * names_dir into a new object stored in *out (the caller's, free with pii_names_free);
+ * returns 0. On any bad line, missing file or empty list returns -1, leaves *out NULL and
+ * appends "file:line: message" lines (at most 20 a file) to diag (may be NULL). */
 int pii_names_load(const char *names_dir, pii_names **out, intake_diag *diag)
 {
     *out = NULL;
@@ -1864,6 +1910,7 @@ int pii_names_load(const char *names_dir, pii_names **out, intake_diag *diag)
     return 0;
 }
 
+/* Frees what pii_names_load made. NULL is allowed. */
 void pii_names_free(pii_names *nm)
 {
     if (!nm)
