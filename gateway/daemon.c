@@ -2,8 +2,9 @@
  * The gateway daemon: setup from the config, the worker threads, signals and shutdown.
  *
  * Threads: one per polling source (its type's run callback), one processor, one per sink,
- * the HTTP server's own, and the main thread, which waits for signals. Each thread has its
- * own spool handle. They share only `struct daemon`'s mutex-guarded fields: the stop flag,
+ * the HTTP server's own (sources with a mount callback, such as webhooks, answer on them),
+ * the group committer that stores what those handlers submit, and the main thread, which
+ * waits for signals. Each thread has its own spool handle. They share only `struct daemon`'s mutex-guarded fields: the stop flag,
  * the wake-up condition and a rule set waiting to be swapped in.
  */
 #include "daemon.h"
@@ -29,6 +30,7 @@
 #include "intake/spool.h"
 #include "intake/status.h"
 #include "intake/timefmt.h"
+#include "committer.h"
 #include "monitor.h"
 #include "processor.h"
 
@@ -87,6 +89,7 @@ struct daemon {
     enum intake_redact_mode redact; /* [privacy] */
     bool keep_original;
     intake_monitor *httpd;
+    intake_committer *committer; /* when a source has a mount callback */
 
     pthread_mutex_t mu;
     pthread_cond_t wake;
@@ -217,6 +220,17 @@ int intake_source_submit(intake_source_ctx *ctx, json_t *const *items, size_t n,
 {
     int rc = intake_spool_submit(ctx->sp, ctx->sec->name, items, n, cursor_key,
                                  cursor_value, results);
+    if (rc == INTAKE_SPOOL_OK)
+        wake_all(ctx->d);
+    else
+        intake_status_error(ctx->d->status, ctx->part);
+    return rc;
+}
+
+int intake_source_submit_shared(intake_source_ctx *ctx, json_t *const *items, size_t n,
+                                struct intake_submit_result *results)
+{
+    int rc = intake_committer_submit(ctx->d->committer, ctx->sec->name, items, n, results);
     if (rc == INTAKE_SPOOL_OK)
         wake_all(ctx->d);
     else
@@ -589,14 +603,44 @@ static int setup_sources(struct daemon *d)
     return 0;
 }
 
+static bool any_mounted(const struct daemon *d)
+{
+    for (size_t i = 0; i < d->nsources; i++)
+        if (d->sources[i].type->mount)
+            return true;
+    return false;
+}
+
+/* Lets every source with a mount callback add its routes. */
+static int mount_sources(struct daemon *d, intake_httpd *httpd, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < d->nsources; i++) {
+        intake_source_ctx *c = &d->sources[i];
+        if (!c->type->mount)
+            continue;
+        if (c->type->mount(c, httpd, err, errlen) < 0) {
+            intake_log(INTAKE_LOG_ERROR, "source_mount_failed", "source", c->sec->name,
+                       "reason", err, NULL);
+            snprintf(err, errlen, "a source could not add its routes");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The HTTP server: the ops routes, the sources' routes, then listening. */
 static int setup_http(struct daemon *d)
 {
     const struct intake_section *h = intake_config_section(d->cfg, "http", NULL);
     if (!intake_config_get_bool(h, "enabled", true))
         return 0;
     char err[256] = "";
-    d->httpd = intake_monitor_start(d->cfg, d->spool_path, d->status, err, sizeof err);
-    if (d->httpd)
+    d->httpd = intake_monitor_new(d->spool_path, d->status, err, sizeof err);
+    if (d->httpd && any_mounted(d))
+        d->committer = intake_committer_start(d->spool_path, 0, err, sizeof err);
+    if (d->httpd && (!any_mounted(d) || d->committer) &&
+        mount_sources(d, intake_monitor_httpd(d->httpd), err, sizeof err) == 0 &&
+        intake_monitor_listen(d->httpd, d->cfg, err, sizeof err) == 0)
         return 0;
     intake_log(INTAKE_LOG_ERROR, "http_failed", "reason", err, NULL);
     return -1;
@@ -669,7 +713,9 @@ static int start_threads(struct daemon *d)
     for (size_t i = 0; i < d->nsources; i++) {
         intake_source_ctx *c = &d->sources[i];
         if (!c->type->run) {
-            intake_status_set(d->status, c->part, "ok", "passive: fed by intake submit");
+            intake_status_set(d->status, c->part, "ok", c->type->mount && d->httpd
+                              ? "passive: fed by HTTP requests"
+                              : "passive: fed by intake submit");
             continue;
         }
         if (pthread_create(&c->thread, NULL, source_main, c))
@@ -756,7 +802,8 @@ static void wait_signals(struct daemon *d)
 
 static void teardown(struct daemon *d)
 {
-    intake_monitor_stop(d->httpd);
+    intake_monitor_stop(d->httpd); /* no handler can submit after this */
+    intake_committer_stop(d->committer);
     for (size_t i = 0; i < d->nsinks; i++)
         if (d->sinks[i].state)
             d->sinks[i].type->destroy(d->sinks[i].state);

@@ -1,5 +1,6 @@
 /* The daemon's HTTP server: libmicrohttpd (httpd.c) with /healthz, /readyz and /metrics
- * (metrics.c), configured by [http]. */
+ * (metrics.c), configured by [http]; sources add their routes between
+ * intake_monitor_new and intake_monitor_listen. */
 #include "monitor.h"
 
 #include <stdio.h>
@@ -20,11 +21,9 @@ static unsigned get_uint(const struct intake_section *s, const char *key, long f
     return v > 0 ? (unsigned)v : (unsigned)fallback;
 }
 
-intake_monitor *intake_monitor_start(const intake_config *cfg, const char *spool_path,
-                                     intake_status *status, char *err, size_t errlen)
+intake_monitor *intake_monitor_new(const char *spool_path, intake_status *status, char *err,
+                                   size_t errlen)
 {
-    const struct intake_section *h = intake_config_section(cfg, "http", NULL);
-    const char *listen = intake_config_get(h, "listen");
     intake_monitor *m = calloc(1, sizeof *m);
     if (m) {
         m->httpd = intake_httpd_new();
@@ -35,16 +34,27 @@ intake_monitor *intake_monitor_start(const intake_config *cfg, const char *spool
         intake_monitor_stop(m);
         return NULL;
     }
+    return m;
+}
+
+intake_httpd *intake_monitor_httpd(intake_monitor *m)
+{
+    return m->httpd;
+}
+
+int intake_monitor_listen(intake_monitor *m, const intake_config *cfg, char *err,
+                          size_t errlen)
+{
+    const struct intake_section *h = intake_config_section(cfg, "http", NULL);
+    const char *listen = intake_config_get(h, "listen");
     if (intake_httpd_start(m->httpd, listen ? listen : "127.0.0.1:8025",
                            get_uint(h, "connection_timeout", 10), get_uint(h, "per_ip_limit", 16),
-                           get_uint(h, "max_connections", 256), err, errlen) < 0) {
-        intake_monitor_stop(m);
-        return NULL;
-    }
+                           get_uint(h, "max_connections", 256), err, errlen) < 0)
+        return -1;
     char port[16];
     snprintf(port, sizeof port, "%u", intake_httpd_port(m->httpd));
     intake_log(INTAKE_LOG_INFO, "http_started", "port", port, NULL);
-    return m;
+    return 0;
 }
 
 void intake_monitor_stop(intake_monitor *m)

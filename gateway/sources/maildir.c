@@ -231,5 +231,5 @@ static int run(intake_source_ctx *ctx)
 }
 
 const struct intake_source_type intake_source_maildir = {
-    "maildir", "a Maildir or a drop folder of JSON item files", options, NULL, run,
+    "maildir", "a Maildir or a drop folder of JSON item files", options, NULL, run, NULL,
 };

@@ -14,4 +14,5 @@ static const struct intake_option options[] = {
 
 const struct intake_source_type intake_source_pipe = {
     "pipe", "items pushed by `intake submit` (an MTA pipe or a script)", options, NULL, NULL,
+    NULL,
 };

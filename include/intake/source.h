@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "intake/config.h"
+#include "intake/httpd.h"
 #include "intake/spool.h"
 
 /* The core's side of one running source (owned by the daemon). */
@@ -31,6 +32,13 @@ struct intake_source_type {
      * source: items arrive through `intake submit`). Returns 0 on a clean stop, -1 when it
      * cannot go on (the daemon logs it and marks the source "error"). */
     int (*run)(intake_source_ctx *ctx);
+
+    /* Registers the source's HTTP routes (may be NULL): called by the daemon for every
+     * enabled source after the server's own routes and before it starts listening. The
+     * routes' `ud` may be ctx, which outlives the server. Returns 0, or -1 with a reason
+     * (no secrets) in err (errlen bytes); the daemon then does not start. Handlers run on
+     * the server's threads: they submit with intake_source_submit_shared. */
+    int (*mount)(intake_source_ctx *ctx, intake_httpd *httpd, char *err, size_t errlen);
 };
 
 /* The source's configuration section and whole config. Borrowed. */
@@ -43,6 +51,16 @@ const char *intake_source_name(intake_source_ctx *ctx);
 int intake_source_submit(intake_source_ctx *ctx, json_t *const *items, size_t n,
                          const char *cursor_key, const char *cursor_value,
                          struct intake_submit_result *results);
+
+/* Submits items like intake_source_submit, but from any thread, any number at once:
+ * blocks until the items are committed, batched with other callers' into one transaction
+ * (group commit, gateway/committer.c). Returns INTAKE_SPOOL_OK with results filled (n
+ * entries, the caller's; may be NULL); INTAKE_SPOOL_TEMP when the spool is busy or failing
+ * for a while, or too many callers already wait (the caller should answer "try later");
+ * INTAKE_SPOOL_FATAL when these items can never be stored, or when the daemon runs no
+ * committer (no source of the config has a mount callback). items are borrowed. */
+int intake_source_submit_shared(intake_source_ctx *ctx, json_t *const *items, size_t n,
+                                struct intake_submit_result *results);
 
 int intake_source_cursor_get(intake_source_ctx *ctx, const char *key, char **value);
 int intake_source_cursor_set(intake_source_ctx *ctx, const char *key, const char *value);
