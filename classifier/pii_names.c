@@ -70,9 +70,15 @@ enum {
 
 #define KEY_MAX 64 /* longest word looked up, in bytes */
 
+#define HEAD_LEN 4 /* key bytes kept in the slot itself */
+
+/* One slot of the table, self-contained for keys of up to HEAD_LEN bytes (most looked-up
+ * words), so that a look-up mostly touches one cache line. */
 struct slot {
-    uint32_t hash; /* 0: empty */
+    uint32_t hash;  /* 0: empty */
     uint32_t flags;
+    uint32_t where; /* the key's offset in keys[] << 8 | its length */
+    char head[HEAD_LEN]; /* the key's first bytes (zero-padded) */
 };
 
 #define BLOOM_WORDS 64 /* 4096 bits */
@@ -94,7 +100,6 @@ static void bloom_add(uint64_t *b, uint32_t h)
 struct pii_names {
     uint64_t bloom[BLOOM_WORDS]; /* relation, intro and self-intro words */
     struct slot *slot;
-    uint32_t *where; /* per slot: the key's offset in keys[] << 8 | its length */
     uint32_t mask;
     uint32_t used;
     char *keys;
@@ -221,11 +226,15 @@ static size_t make_key(const char *s, size_t n, char *out, bool strip)
 /* ------------------------------------------------------------------------------------ */
 /* The hash set                                                                          */
 
+#define FNV_BASIS 2166136261u
+#define FNV_PRIME 16777619u
+
+/* The hash of a key (FNV-1a, never 0). */
 static uint32_t hash_key(const char *k, size_t n)
 {
-    uint32_t h = 2166136261u;
+    uint32_t h = FNV_BASIS;
     for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 16777619u;
+        h = (h ^ (unsigned char)k[i]) * FNV_PRIME;
     return h ? h : 1;
 }
 
@@ -237,6 +246,17 @@ static bool same_key(const char *a, const char *b, size_t n)
     return true;
 }
 
+/* Whether slot s holds the key k[0..n): its head in the slot, the rest in keys[]. */
+static bool slot_is(const pii_names *nm, const struct slot *s, const char *k, size_t n)
+{
+    if ((s->where & 0xFF) != n)
+        return false;
+    if (n <= HEAD_LEN)
+        return same_key(s->head, k, n);
+    return same_key(s->head, k, HEAD_LEN) &&
+           same_key(nm->keys + (s->where >> 8) + HEAD_LEN, k + HEAD_LEN, n - HEAD_LEN);
+}
+
 /* The slot of key k[0..n) with hash h, or the empty slot where it would go. */
 static uint32_t find_slot(const pii_names *nm, const char *k, size_t n, uint32_t h)
 {
@@ -244,7 +264,7 @@ static uint32_t find_slot(const pii_names *nm, const char *k, size_t n, uint32_t
         const struct slot *s = &nm->slot[i];
         if (s->hash == 0)
             return i;
-        if (s->hash == h && (nm->where[i] & 0xFF) == n && same_key(nm->keys + (nm->where[i] >> 8), k, n))
+        if (s->hash == h && slot_is(nm, s, k, n))
             return i;
     }
 }
@@ -255,23 +275,17 @@ static int grow_table(pii_names *nm)
     uint32_t cap = nm->mask ? (nm->mask + 1) * 2 : 1024;
     pii_names bigger = *nm;
     bigger.slot = calloc(cap, sizeof *bigger.slot);
-    bigger.where = calloc(cap, sizeof *bigger.where);
     bigger.mask = cap - 1;
-    if (!bigger.slot || !bigger.where) {
-        free(bigger.slot);
-        free(bigger.where);
+    if (!bigger.slot)
         return -1;
-    }
     for (uint32_t i = 0; nm->slot && i <= nm->mask; i++) {
         if (nm->slot[i].hash == 0)
             continue;
-        uint32_t w = nm->where[i];
+        uint32_t w = nm->slot[i].where;
         uint32_t j = find_slot(&bigger, nm->keys + (w >> 8), w & 0xFF, nm->slot[i].hash);
         bigger.slot[j] = nm->slot[i];
-        bigger.where[j] = w;
     }
     free(nm->slot);
-    free(nm->where);
     *nm = bigger;
     return 0;
 }
@@ -306,7 +320,8 @@ static int add_key(pii_names *nm, const char *k, size_t n, uint32_t flags)
         if (keep_key(nm, k, n, &off) != 0)
             return -1;
         s->hash = h;
-        nm->where[i] = off << 8 | (uint32_t)n;
+        s->where = off << 8 | (uint32_t)n;
+        memcpy(s->head, k, n < HEAD_LEN ? n : HEAD_LEN);
         nm->used++;
     }
     s->flags |= flags;
@@ -399,6 +414,7 @@ enum { MK_NAME = 1, MK_BLOCK = 2, MK_HINT_SUR = 4 };
 struct tok {
     uint32_t s, e; /* the word's bytes, without a possessive "'s" */
     uint32_t flags;
+    uint32_t hash; /* hash_key of an ASCII word's key, made while it was read; 0: not made */
     uint16_t shape;
     uint16_t gap; /* G_* of the bytes before the word */
     uint8_t mark;
@@ -537,20 +553,25 @@ static size_t scan_word(const char *s, size_t n, size_t i, uint16_t *shape, stru
 }
 
 /* The fast path of scan_word: the length of a word of ASCII letters only at s[i], or 0
- * when the word holds anything else (then scan_word reads it). */
-static size_t ascii_word(const char *s, size_t n, size_t i, struct caseinfo *ci)
+ * when the word holds anything else (then scan_word reads it). Also gives the hash of the
+ * word's key (as hash_key would make it) in *hash, so that the word is read only once. */
+static size_t ascii_word(const char *s, size_t n, size_t i, struct caseinfo *ci,
+                         uint32_t *hash)
 {
     char c = bclass(s, i);
     if (c != 'L' && c != 'U')
         return 0;
     unsigned upper = c == 'U';
+    uint32_t h = (FNV_BASIS ^ ((unsigned char)s[i] | 32u)) * FNV_PRIME;
     size_t j = i + 1;
     for (; j < n; j++) {
         unsigned char b = (unsigned char)s[j];
         if ((unsigned)((b | 32) - 'a') >= 26u)
             break;
         upper += b < 'a';
+        h = (h ^ (b | 32u)) * FNV_PRIME;
     }
+    *hash = h ? h : 1;
     c = j < n ? bclass(s, j) : 'S';
     if (c != 'S' && c != 'N' && c != 'P')
         return 0;
@@ -671,7 +692,8 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
     struct tok *t = &sc->t[sc->n];
     struct caseinfo ci = {0};
     uint16_t shape = 0;
-    size_t e = i + ascii_word(sc->text, sc->len, i, &ci);
+    uint32_t hash = 0;
+    size_t e = i + ascii_word(sc->text, sc->len, i, &ci, &hash);
     if (e == i)
         e = i + scan_word(sc->text, sc->len, i, &shape, &ci);
     *end = e;
@@ -680,6 +702,7 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
     t->s = (uint32_t)i;
     t->e = (uint32_t)e;
     t->flags = 0;
+    t->hash = hash;
     t->gap = g;
     t->mark = 0;
     t->shape = shape;
@@ -1560,13 +1583,15 @@ static void extend_left(struct scan *sc)
 static bool maybe_context(const struct scan *sc, size_t i)
 {
     const struct tok *t = &sc->t[i];
-    uint32_t h = 2166136261u;
+    if (t->hash)
+        return bloom_has(sc->nm->bloom, t->hash);
+    uint32_t h = FNV_BASIS;
     for (uint32_t k = t->s; k < t->e; k++) {
         unsigned char c = (unsigned char)sc->text[k];
         if (c >= 0x80)
             return true;
         c = (unsigned)(c - 'A') < 26u ? (unsigned char)(c + 32) : c;
-        h = (h ^ c) * 16777619u;
+        h = (h ^ c) * FNV_PRIME;
     }
     h = h ? h : 1;
     return bloom_has(sc->nm->bloom, h);
@@ -1916,7 +1941,6 @@ void pii_names_free(pii_names *nm)
     if (!nm)
         return;
     free(nm->slot);
-    free(nm->where);
     free(nm->keys);
     free(nm);
 }
