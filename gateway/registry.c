@@ -7,12 +7,14 @@
 
 extern const struct intake_source_type intake_source_pipe;
 extern const struct intake_source_type intake_source_maildir;
+extern const struct intake_source_type intake_source_webhook;
 extern const struct intake_sink_type intake_sink_http;
 extern const struct intake_sink_type intake_sink_jsonl;
 
 const struct intake_source_type *const intake_source_types[] = {
     &intake_source_pipe,
     &intake_source_maildir,
+    &intake_source_webhook,
     NULL,
 };
 
