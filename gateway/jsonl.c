@@ -193,18 +193,32 @@ struct redacted {
     size_t n;
 };
 
+/* Appends the decimal digits of v. */
+static int put_uint(intake_buf *b, uint32_t v)
+{
+    char num[10];
+    size_t i = sizeof num;
+    do {
+        num[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return intake_buf_append(b, num + i, sizeof num - i);
+}
+
+/* Appends the literal string s (its length known at compile time). */
+#define PUT_LIT(b, s) intake_buf_append(b, s, sizeof s - 1)
+
 static int put_redactions(intake_buf *b, const struct redacted *red)
 {
-    int rc = put_raw(b, "[");
+    int rc = PUT_LIT(b, "[");
     for (size_t i = 0; rc == 0 && i < red->n; i++) {
-        char num[64];
         const struct intake_span *s = &red->spans[i];
-        snprintf(num, sizeof num, "\",\"start\":%u,\"end\":%u}", (unsigned)s->start,
-                 (unsigned)s->end);
-        rc = put_raw(b, i ? ",{\"type\":\"" : "{\"type\":\"") ||
-             put_raw(b, intake_pii_type_name(s->type)) || put_raw(b, num);
+        rc = (i ? PUT_LIT(b, ",{\"type\":\"") : PUT_LIT(b, "{\"type\":\"")) ||
+             put_raw(b, intake_pii_type_name(s->type)) || PUT_LIT(b, "\",\"start\":") ||
+             put_uint(b, s->start) || PUT_LIT(b, ",\"end\":") || put_uint(b, s->end) ||
+             PUT_LIT(b, "}");
     }
-    return rc || put_raw(b, "]");
+    return rc || PUT_LIT(b, "]");
 }
 
 /* Builds the result line for a classified item into b (replacing its content). The field
