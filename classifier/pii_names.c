@@ -355,6 +355,34 @@ static uint32_t lookup_ascii(const pii_names *nm, const char *s, size_t n)
     return nm->slot[find_slot(nm, key, n, h)].flags;
 }
 
+/* Whether a[0..n), ASCII letters in any case, is the lower-case key b[0..n). */
+static bool same_folded(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((a[i] | 32) != b[i])
+            return false;
+    return true;
+}
+
+/* Flags of the word s[0..n) of ASCII letters only, whose key hashes to h (as ascii_word
+ * made it): no key is built, the word is compared folding its case. */
+static uint32_t lookup_letters(const pii_names *nm, const char *s, size_t n, uint32_t h)
+{
+    if (n >= KEY_MAX)
+        return 0;
+    for (uint32_t i = h & nm->mask;; i = (i + 1) & nm->mask) {
+        const struct slot *sl = &nm->slot[i];
+        if (sl->hash == 0)
+            return 0;
+        if (sl->hash != h || (sl->where & 0xFF) != n)
+            continue;
+        size_t head = n < HEAD_LEN ? n : HEAD_LEN;
+        if (same_folded(s, sl->head, head) &&
+            same_folded(s + head, nm->keys + (sl->where >> 8) + head, n - head))
+            return sl->flags;
+    }
+}
+
 /* Flags of the word s[0..n): as written, else without accents ("Sian" for "Siân"). */
 static uint32_t lookup_word(const pii_names *nm, const char *s, size_t n)
 {
@@ -571,10 +599,10 @@ static size_t ascii_word(const char *s, size_t n, size_t i, struct caseinfo *ci,
         upper += b < 'a';
         h = (h ^ (b | 32u)) * FNV_PRIME;
     }
-    *hash = h ? h : 1;
     c = j < n ? bclass(s, j) : 'S';
     if (c != 'S' && c != 'N' && c != 'P')
         return 0;
+    *hash = h ? h : 1;
     ci->first_seen = true;
     ci->first_upper = bclass(s, i) == 'U';
     ci->letters = (unsigned)(j - i);
@@ -785,7 +813,7 @@ static uint32_t fl(struct scan *sc, size_t i)
     t->shape |= SH_LOOKED;
     const char *w = sc->text + t->s;
     size_t n = t->e - t->s;
-    t->flags = lookup_word(sc->nm, w, n);
+    t->flags = t->hash ? lookup_letters(sc->nm, w, n, t->hash) : lookup_word(sc->nm, w, n);
     if (t->flags == 0 && (t->shape & SH_HYPHEN)) {
         size_t h = 0;
         bool lower_part = false;
