@@ -3,12 +3,12 @@
  * compiled once, with JIT) and rules/names, and writing placeholders over spans. Finding
  * the spans is in redact_scan.c, the examples check in redact_examples.c.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "redact_rules.h"
+#include "ruledir.h"
 
 #ifdef HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
@@ -16,7 +16,6 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-#define PII_FILE_MAX (4 * 1024 * 1024)
 
 static const char *const type_names[INTAKE_PII_COUNT] = {
     [INTAKE_PII_PERSON] = "person",     [INTAKE_PII_PHONE] = "phone",
@@ -184,65 +183,14 @@ static int compile_all(intake_redactor *r, intake_diag *diag)
 
 /* ---- reading the folder ------------------------------------------------------------- */
 
-static char *read_file(const char *path, intake_diag *diag)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        intake_diag_add(diag, "%s: cannot open", path);
-        return NULL;
-    }
-    char *buf = malloc(PII_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, PII_FILE_MAX + 1, f) : 0;
-    bool bad = buf == NULL || ferror(f) || n > PII_FILE_MAX || memchr(buf, '\0', n);
-    fclose(f);
-    if (bad) {
-        intake_diag_add(diag, "%s: cannot read (over 4 MiB, binary, or I/O error)", path);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-static bool is_pii_file(const char *name)
-{
-    size_t n = strlen(name);
-    return name[0] != '.' && n > 4 && strcmp(name + n - 4, ".pii") == 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Lists the *.pii files of dir, in name order, into r->files as full paths. Returns 0,
- * 1 when the folder cannot be read (reported), or -1 when memory runs out. */
+ * 1 when the folder cannot be read or has none (reported), or -1 when memory runs out. */
 static int list_files(intake_redactor *r, const char *dir, intake_diag *diag)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL)
+    int rc = ruledir_list(dir, ".pii", &r->files, &r->nfiles);
+    if (rc > 0)
         return intake_diag_add(diag, "%s: cannot open the redaction patterns folder", dir)
                    ? -1 : 1;
-    int rc = 0;
-    struct dirent *e;
-    while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (!is_pii_file(e->d_name))
-            continue;
-        char **files = realloc(r->files, (r->nfiles + 1) * sizeof *files);
-        size_t plen = strlen(dir) + strlen(e->d_name) + 2;
-        char *path = files ? malloc(plen) : NULL;
-        if (files)
-            r->files = files;
-        if (path == NULL) {
-            rc = -1;
-            break;
-        }
-        snprintf(path, plen, "%s/%s", dir, e->d_name);
-        r->files[r->nfiles++] = path;
-    }
-    closedir(d);
-    if (rc == 0)
-        qsort(r->files, r->nfiles, sizeof *r->files, cmp_str);
     if (rc == 0 && r->nfiles == 0)
         rc = intake_diag_add(diag, "%s: no *.pii files", dir) ? -1 : 1;
     return rc;
@@ -252,7 +200,7 @@ static int parse_files(intake_redactor *r, intake_diag *diag)
 {
     int problems = 0;
     for (size_t i = 0; i < r->nfiles && problems >= 0; i++) {
-        char *text = read_file(r->files[i], diag);
+        char *text = ruledir_read(r->files[i], diag);
         int rc = text ? redact_parse_text(r, r->files[i], text, diag) : 1;
         free(text);
         problems = rc < 0 ? -1 : problems + rc;

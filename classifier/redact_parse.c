@@ -11,6 +11,7 @@
 #include "intake/normalise.h"
 #include "redact_check.h"
 #include "redact_rules.h"
+#include "ruledir.h"
 
 #define MAX_DIGITS_NEED 1000
 #define MAX_GROUP 99
@@ -450,57 +451,31 @@ static void detector_key(struct pstate *ps, const char *key, const char *value)
     }
 }
 
-/* Splits a trimmed line into key and value (value may be empty) and dispatches it. */
-static void parse_line(struct pstate *ps, char *line)
+/* One "key value" line (ruledir_line_fn): a new detector, a define or a detector key. */
+static bool parse_line(void *ud, int line, char *key, char *value)
 {
-    char *value = line;
-    while (*value && *value != ' ' && *value != '\t')
-        value++;
-    if (*value)
-        *value++ = '\0';
-    while (*value == ' ' || *value == '\t')
-        value++;
-    if (strcmp(line, "detector") == 0)
+    struct pstate *ps = ud;
+    ps->line = line;
+    if (strcmp(key, "detector") == 0)
         start_detector(ps, value);
-    else if (strcmp(line, "define") == 0)
+    else if (strcmp(key, "define") == 0)
         parse_define(ps, value);
     else
-        detector_key(ps, line, value);
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
+        detector_key(ps, key, value);
+    return !ps->oom;
 }
 
 int redact_parse_text(intake_redactor *r, const char *file, const char *text,
                       intake_diag *diag)
 {
     struct pstate ps = {.r = r, .file = file, .diag = diag};
-    char *copy = strdup(text);
-    if (copy == NULL)
+    if (ruledir_each_line(text, parse_line, &ps) < 0)
         return -1;
-    char *p = copy;
-    for (ps.line = 1; p != NULL && !ps.oom; ps.line++) {
-        char *nl = strchr(p, '\n');
-        if (nl)
-            *nl = '\0';
-        char *line = trim(p);
-        if (*line != '\0' && *line != '#')
-            parse_line(&ps, line);
-        p = nl ? nl + 1 : NULL;
-    }
     finish_detector(&ps);
     for (size_t i = 0; i < ps.ndefs; i++) {
         free(ps.defs[i].name);
         free(ps.defs[i].value);
     }
     free(ps.defs);
-    free(copy);
     return ps.oom ? -1 : ps.problems;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ruledir.h"
 #include "ruleset.h"
 #include "textutil.h"
 
@@ -279,52 +280,26 @@ static void rule_key(struct pstate *ps, const char *key, const char *value)
     }
 }
 
-/* Splits a trimmed line into key and value (value may be empty) and dispatches it. */
-static void parse_line(struct pstate *ps, char *line)
+/* One "key value" line (ruledir_line_fn): a new rule, a setting or a key of the rule. */
+static bool parse_line(void *ud, int line, char *key, char *value)
 {
-    char *value = line;
-    while (*value && *value != ' ' && *value != '\t')
-        value++;
-    if (*value)
-        *value++ = '\0';
-    while (*value == ' ' || *value == '\t')
-        value++;
-    if (strcmp(line, "rule") == 0)
+    struct pstate *ps = ud;
+    ps->line = line;
+    if (strcmp(key, "rule") == 0)
         start_rule(ps, value);
-    else if (strcmp(line, "set") == 0)
+    else if (strcmp(key, "set") == 0)
         apply_setting(ps, value);
     else
-        rule_key(ps, line, value);
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
+        rule_key(ps, key, value);
+    return !ps->oom;
 }
 
 int ruleset_parse_text(intake_ruleset *rs, const char *file, const char *text,
                        intake_diag *diag)
 {
     struct pstate ps = {.rs = rs, .file = file, .diag = diag};
-    char *copy = strdup(text);
-    if (copy == NULL)
+    if (ruledir_each_line(text, parse_line, &ps) < 0)
         return -1;
-    char *p = copy;
-    for (ps.line = 1; p != NULL && !ps.oom; ps.line++) {
-        char *nl = strchr(p, '\n');
-        if (nl)
-            *nl = '\0';
-        char *line = trim(p);
-        if (*line != '\0' && *line != '#')
-            parse_line(&ps, line);
-        p = nl ? nl + 1 : NULL;
-    }
     finish_rule(&ps);
-    free(copy);
     return ps.oom ? -1 : ps.problems;
 }

@@ -3,12 +3,12 @@
  * JIT, bind meta names, put meta rules in dependency order, and build the literal
  * prefilter. After this the rule set is read-only.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "literals.h"
+#include "ruledir.h"
 #include "ruleset.h"
 #include "textutil.h"
 
@@ -18,7 +18,6 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-#define RULE_FILE_MAX (4 * 1024 * 1024)
 
 static intake_ruleset *ruleset_new(void)
 {
@@ -479,110 +478,37 @@ int intake_ruleset_load_text(const char *filename, const char *text, intake_rule
     return finish_load(rs, ruleset_parse_text(rs, file, text, diag), out, diag);
 }
 
-/* Reads a whole file into a new NUL-terminated string (the caller frees it). Returns
- * NULL with a message in diag on failure. */
-static char *read_file(const char *path, intake_diag *diag)
+static int load_one(intake_ruleset *rs, const char *path, intake_diag *diag)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        intake_diag_add(diag, "%s: cannot open", path);
-        return NULL;
-    }
-    char *buf = malloc(RULE_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, RULE_FILE_MAX + 1, f) : 0;
-    bool bad = buf == NULL || ferror(f) || n > RULE_FILE_MAX || memchr(buf, '\0', n);
-    fclose(f);
-    if (bad) {
-        intake_diag_add(diag, "%s: cannot read (over 4 MiB, binary, or I/O error)", path);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-static bool is_rules_file(const char *name)
-{
-    size_t n = strlen(name);
-    return name[0] != '.' && n > 6 && strcmp(name + n - 6, ".rules") == 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Lists the *.rules files of dir in name order into *names (each owned). Returns the count
- * or -1. */
-static long list_rule_files(const char *dir, char ***names, intake_diag *diag)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        intake_diag_add(diag, "%s: cannot open rules folder", dir);
-        return -1;
-    }
-    char **v = NULL;
-    long n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!is_rules_file(e->d_name))
-            continue;
-        char **nv = realloc(v, (size_t)(n + 1) * sizeof *nv);
-        if (nv == NULL || (nv[n] = strdup(e->d_name)) == NULL) {
-            v = nv ? nv : v;
-            n = -n - 1;
-            break;
-        }
-        v = nv;
-        n++;
-    }
-    closedir(d);
-    if (n < 0) {
-        for (long i = 0; i < -n - 1; i++)
-            free(v[i]);
-        free(v);
-        return report_oom(diag);
-    }
-    qsort(v, (size_t)n, sizeof *v, cmp_str);
-    *names = v;
-    return n;
-}
-
-static int load_one(intake_ruleset *rs, const char *dir, const char *name, intake_diag *diag)
-{
-    size_t plen = strlen(dir) + strlen(name) + 2;
-    char *path = malloc(plen);
-    if (path == NULL)
-        return -1;
-    snprintf(path, plen, "%s/%s", dir, name);
     const char *file = keep_file_name(rs, path);
-    char *text = file ? read_file(path, diag) : NULL;
+    char *text = file ? ruledir_read(path, diag) : NULL;
     int rc = file == NULL ? -1 : text == NULL ? 1 : ruleset_parse_text(rs, file, text, diag);
     free(text);
-    free(path);
     return rc;
 }
 
 int intake_ruleset_load_dir(const char *dir, intake_ruleset **out, intake_diag *diag)
 {
     *out = NULL;
-    char **names = NULL;
-    long n = list_rule_files(dir, &names, diag);
-    if (n < 0)
-        return -1;
+    char **paths = NULL;
+    size_t n = 0;
+    int listed = ruledir_list(dir, ".rules", &paths, &n);
+    if (listed != 0) {
+        if (listed > 0)
+            intake_diag_add(diag, "%s: cannot open rules folder", dir);
+        return listed > 0 ? -1 : report_oom(diag);
+    }
     intake_ruleset *rs = ruleset_new();
     int problems = rs ? 0 : -1;
     if (n == 0 && rs) {
         intake_diag_add(diag, "%s: no *.rules files", dir);
         problems = 1;
     }
-    for (long i = 0; i < n && problems >= 0; i++) {
-        int rc = load_one(rs, dir, names[i], diag);
+    for (size_t i = 0; i < n && problems >= 0; i++) {
+        int rc = load_one(rs, paths[i], diag);
         problems = rc < 0 ? -1 : problems + rc;
     }
-    for (long i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    ruledir_free_list(paths, n);
     if (rs == NULL)
         return report_oom(diag);
     return finish_load(rs, problems, out, diag);
