@@ -354,42 +354,37 @@ static double received_time(const json_t *item)
     return intake_time_now();
 }
 
-/* The record id already given to (source, source_id), live or purged. */
-static int existing_record_id(intake_spool *sp, const char *source, const char *source_id,
-                              char out[INTAKE_RECORD_ID_LEN + 1])
+/* Runs `sql`, which selects a record id by (?1 source, ?2 source_id), into out; *found
+ * says whether a row came. */
+static int find_record_id(intake_spool *sp, const char *sql, const char *source,
+                          const char *source_id, char out[INTAKE_RECORD_ID_LEN + 1],
+                          bool *found)
 {
     sqlite3_stmt *st;
-    int rc = prep(sp, "SELECT record_id FROM items WHERE source=?1 AND source_id=?2"
-                      " UNION ALL SELECT record_id FROM tombstones"
-                      " WHERE source=?1 AND source_id=?2", &st);
+    int rc = prep(sp, sql, &st);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, source_id, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
+    *found = s == SQLITE_ROW;
+    if (*found)
         snprintf(out, INTAKE_RECORD_ID_LEN + 1, "%s", col_or(st, 0, ""));
     sqlite3_finalize(st);
-    return s == SQLITE_ROW ? INTAKE_SPOOL_OK : fail(sp, s, "lookup");
+    return s == SQLITE_ROW || s == SQLITE_DONE ? INTAKE_SPOOL_OK : fail(sp, s, "lookup");
 }
 
 /* An item purged earlier came again: undo the insert and report the old record id. */
 static int check_tombstone(intake_spool *sp, const char *source, const char *source_id,
                            struct intake_submit_result *res)
 {
-    sqlite3_stmt *st;
-    int rc = prep(sp, "SELECT record_id FROM tombstones WHERE source=? AND source_id=?", &st);
-    if (rc)
+    bool found = false;
+    int rc = find_record_id(sp, "SELECT record_id FROM tombstones WHERE source=?1 AND"
+                                " source_id=?2", source, source_id, res->record_id, &found);
+    if (rc || !found)
         return rc;
-    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, source_id, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        snprintf(res->record_id, INTAKE_RECORD_ID_LEN + 1, "%s", col_or(st, 0, ""));
-    sqlite3_finalize(st);
-    if (s != SQLITE_ROW)
-        return s == SQLITE_DONE ? INTAKE_SPOOL_OK : fail(sp, s, "tombstone");
     res->duplicate = true;
+    sqlite3_stmt *st;
     if ((rc = prep(sp, "DELETE FROM items WHERE source=? AND source_id=?", &st)))
         return rc;
     sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
@@ -431,8 +426,10 @@ static int insert_item(intake_spool *sp, const char *source, json_t *item,
         rc = step_done(sp, st, "insert item");
     }
     res->duplicate = !rc && sqlite3_changes(sp->db) == 0;
+    bool found;
     if (res->duplicate)
-        rc = existing_record_id(sp, source, source_id, res->record_id);
+        rc = find_record_id(sp, "SELECT record_id FROM items WHERE source=?1 AND"
+                                " source_id=?2", source, source_id, res->record_id, &found);
     else if (!rc)
         rc = check_tombstone(sp, source, source_id, res);
     free(text);
