@@ -62,6 +62,8 @@ static const struct intake_option http_options[] = {
      .description = "most connections at once from one client address"},
     {.name = "max_connections", .type = INTAKE_OPT_INT, .def = "256", .min = 1,
      .max = 100000, .description = "most connections at once in all"},
+    {.name = "max_inflight", .type = INTAKE_OPT_INT, .def = "64", .min = 1, .max = 100000,
+     .description = "most requests being handled at once; more get 503 with Retry-After"},
     {.name = NULL},
 };
 

@@ -16,6 +16,7 @@
 #include "intake/httpd.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -67,6 +68,8 @@ struct intake_httpd {
     struct MHD_Daemon *daemon;
     unsigned timeout;
     unsigned port;
+    unsigned max_inflight; /* handlers running at once (0: no limit) */
+    atomic_uint inflight;  /* handlers of limited routes running now */
 
     pthread_mutex_t lock; /* conns, busy flags, watchdog_stop */
     pthread_cond_t cond;  /* watchdog wake-up; busy requests finishing */
@@ -192,6 +195,7 @@ intake_httpd *intake_httpd_new(void)
         free(h);
         return NULL;
     }
+    atomic_init(&h->inflight, 0u);
     if (pthread_mutex_init(&h->lock, NULL) != 0) {
         pthread_cond_destroy(&h->cond);
         free(h);
@@ -205,7 +209,8 @@ static bool route_exists(const intake_httpd *h, const char *method, const char *
 {
     for (size_t i = 0; i < h->nroutes; i++) {
         const struct route *r = &h->routes[i];
-        if (strcmp(r->method, method) == 0 && strcmp(r->path, path) == 0 && r->flags == flags)
+        if (strcmp(r->method, method) == 0 && strcmp(r->path, path) == 0 &&
+            (r->flags & INTAKE_HTTP_PREFIX) == (flags & INTAKE_HTTP_PREFIX))
             return true;
     }
     return false;
@@ -215,7 +220,7 @@ int intake_httpd_route(intake_httpd *h, const char *method, const char *path, un
                        size_t max_body, intake_http_handler fn, void *ud)
 {
     if (h == NULL || h->daemon != NULL || fn == NULL || !token_ok(method) || path == NULL ||
-        path[0] != '/' || (flags & ~INTAKE_HTTP_PREFIX) != 0 ||
+        path[0] != '/' || (flags & ~(INTAKE_HTTP_PREFIX | INTAKE_HTTP_UNLIMITED)) != 0 ||
         h->nroutes >= INTAKE_HTTP_MAX_ROUTES || route_exists(h, method, path, flags))
         return -1;
     struct route *r = &h->routes[h->nroutes];
@@ -341,6 +346,44 @@ static enum MHD_Result queue_plain(struct MHD_Connection *c, unsigned status, co
         ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ok;
+}
+
+/* Queues the answer for a request over the in-flight limit: 503 with Retry-After. */
+static enum MHD_Result queue_busy(struct MHD_Connection *c)
+{
+    static const char text[] = "server busy, retry later\n";
+    struct MHD_Response *r = MHD_create_response_from_buffer(sizeof text - 1, (void *)text,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    enum MHD_Result ok =
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    if (ok == MHD_YES)
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, INTAKE_HTTP_BUSY_RETRY);
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* Takes an in-flight slot for a handler of `r`. Returns false when the server is at
+ * max_inflight (nothing taken). Routes with INTAKE_HTTP_UNLIMITED take no slot. */
+static bool inflight_enter(intake_httpd *h, const struct route *r)
+{
+    if (h->max_inflight == 0 || (r->flags & INTAKE_HTTP_UNLIMITED))
+        return true;
+    unsigned now = atomic_load(&h->inflight);
+    do {
+        if (now >= h->max_inflight)
+            return false;
+    } while (!atomic_compare_exchange_weak(&h->inflight, &now, now + 1));
+    return true;
+}
+
+static void inflight_leave(intake_httpd *h, const struct route *r)
+{
+    if (h->max_inflight != 0 && !(r->flags & INTAKE_HTTP_UNLIMITED))
+        atomic_fetch_sub(&h->inflight, 1);
 }
 
 /* Parses a Content-Length value. Returns 0 with *out, or -1 when it is not a plain
@@ -485,6 +528,8 @@ static enum MHD_Result final_call(intake_httpd *h, struct MHD_Connection *c, str
         return queue_plain(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n", NULL);
     if (rq->too_big)
         return queue_plain(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large\n", NULL);
+    if (!inflight_enter(h, rq->route))
+        return queue_busy(c); /* nothing logged: a flood would fill the log */
     char client[64];
     client_text(c, client, sizeof client);
     struct intake_http_request in = {
@@ -499,6 +544,7 @@ static enum MHD_Result final_call(intake_httpd *h, struct MHD_Connection *c, str
     struct intake_http_response out;
     response_init(&out);
     int rc = rq->route->fn(rq->route->ud, &in, &out);
+    inflight_leave(h, rq->route);
     struct MHD_Response *r = rc == 0 ? build_response(&out) : NULL;
     unsigned status = out.status >= 100 && out.status <= 999 ? (unsigned)out.status : 500;
     response_clear(&out);
@@ -751,6 +797,14 @@ int intake_httpd_start(intake_httpd *h, const char *listen, unsigned connection_
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di != NULL ? di->port : 0;
+    return 0;
+}
+
+int intake_httpd_set_max_inflight(intake_httpd *h, unsigned max_inflight)
+{
+    if (h == NULL || h->daemon != NULL)
+        return -1;
+    h->max_inflight = max_inflight;
     return 0;
 }
 

@@ -372,7 +372,7 @@ int intake_ops_register(intake_ops *ops, intake_httpd *h)
 {
     if (ops == NULL || h == NULL)
         return -1;
-    if (intake_httpd_route(h, "GET", "/healthz", INTAKE_HTTP_EXACT, 0, on_healthz, ops) != 0 ||
+    if (intake_httpd_route(h, "GET", "/healthz", INTAKE_HTTP_UNLIMITED, 0, on_healthz, ops) != 0 ||
         intake_httpd_route(h, "GET", "/readyz", INTAKE_HTTP_EXACT, 0, on_readyz, ops) != 0 ||
         intake_httpd_route(h, "GET", "/metrics", INTAKE_HTTP_EXACT, 0, on_metrics, ops) != 0)
         return -1;

@@ -47,7 +47,8 @@ int intake_monitor_listen(intake_monitor *m, const intake_config *cfg, char *err
 {
     const struct intake_section *h = intake_config_section(cfg, "http", NULL);
     const char *listen = intake_config_get(h, "listen");
-    if (intake_httpd_start(m->httpd, listen ? listen : "127.0.0.1:8025",
+    if (intake_httpd_set_max_inflight(m->httpd, get_uint(h, "max_inflight", 64)) < 0 ||
+        intake_httpd_start(m->httpd, listen ? listen : "127.0.0.1:8025",
                            get_uint(h, "connection_timeout", 10), get_uint(h, "per_ip_limit", 16),
                            get_uint(h, "max_connections", 256), err, errlen) < 0)
         return -1;

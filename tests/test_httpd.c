@@ -83,6 +83,23 @@ static int on_slow(void *ud, const struct intake_http_request *req,
     return intake_http_respond(resp, 200, NULL, "slow\n", 5);
 }
 
+static atomic_int busy_now, busy_peak;
+
+/* Sleeps 800 ms and tracks how many of its calls run at once (busy_peak). */
+static int on_busy(void *ud, const struct intake_http_request *req,
+                   struct intake_http_response *resp)
+{
+    (void)ud;
+    (void)req;
+    int now = atomic_fetch_add(&busy_now, 1) + 1;
+    int peak = atomic_load(&busy_peak);
+    while (now > peak && !atomic_compare_exchange_weak(&busy_peak, &peak, now))
+        ;
+    sleep_ms(800);
+    atomic_fetch_sub(&busy_now, 1);
+    return intake_http_respond(resp, 200, NULL, "done\n", 5);
+}
+
 static int on_tag(void *ud, const struct intake_http_request *req,
                   struct intake_http_response *resp)
 {
@@ -100,9 +117,11 @@ struct server {
     char spool_path[128];
 };
 
-/* Starts a server with the ops endpoints and the test routes. */
-static struct server *server_start(unsigned timeout, unsigned per_ip, unsigned maxconn,
-                                   const char *spool_path)
+/* Starts a server with the ops endpoints and the test routes, at most max_inflight
+ * handlers at once (0: no limit). */
+static struct server *server_start_limited(unsigned timeout, unsigned per_ip,
+                                           unsigned maxconn, const char *spool_path,
+                                           unsigned max_inflight)
 {
     struct server *s = calloc(1, sizeof *s);
     assert_non_null(s);
@@ -126,6 +145,9 @@ static struct server *server_start(unsigned timeout, unsigned per_ip, unsigned m
                                         on_echo, NULL), 0);
     assert_int_equal(intake_httpd_route(s->h, "GET", "/hooks/special", INTAKE_HTTP_EXACT, 0,
                                         on_tag, "special"), 0);
+    assert_int_equal(intake_httpd_route(s->h, "POST", "/busy", INTAKE_HTTP_EXACT, 64, on_busy,
+                                        NULL), 0);
+    assert_int_equal(intake_httpd_set_max_inflight(s->h, max_inflight), 0);
     char err[200];
     assert_int_equal(intake_httpd_start(s->h, "127.0.0.1:0", timeout, per_ip, maxconn, err,
                                         sizeof err), 0);
@@ -133,6 +155,12 @@ static struct server *server_start(unsigned timeout, unsigned per_ip, unsigned m
     assert_true(port > 0);
     snprintf(s->base, sizeof s->base, "http://127.0.0.1:%u", port);
     return s;
+}
+
+static struct server *server_start(unsigned timeout, unsigned per_ip, unsigned maxconn,
+                                   const char *spool_path)
+{
+    return server_start_limited(timeout, per_ip, maxconn, spool_path, 0);
 }
 
 static void server_stop(struct server *s)
@@ -428,6 +456,10 @@ static void test_route_api(void **state)
     assert_int_equal(intake_httpd_route(h, "get", "/b", 0, 0, on_tag, "b"), -1);
     assert_int_equal(intake_httpd_route(h, "GET", "b", 0, 0, on_tag, "b"), -1);
     assert_int_equal(intake_httpd_route(h, "GET", "/b", 0, 0, NULL, "b"), -1);
+    assert_int_equal(intake_httpd_route(h, "GET", "/a", INTAKE_HTTP_UNLIMITED, 0, on_tag, "a"),
+                     -1); /* the flag is not part of the route's identity */
+    assert_int_equal(intake_httpd_route(h, "GET", "/b", 4u, 0, on_tag, "b"), -1);
+    assert_int_equal(intake_httpd_set_max_inflight(h, 3), 0);
     char err[200];
     assert_int_equal(intake_httpd_start(h, "127.0.0.1", 5, 0, 4, err, sizeof err), -1);
     assert_int_equal(intake_httpd_start(h, "127.0.0.1:notaport", 5, 0, 4, err, sizeof err), -1);
@@ -435,6 +467,7 @@ static void test_route_api(void **state)
     assert_int_equal(intake_httpd_start(h, "127.0.0.1:0", 5, 0, 4, err, sizeof err), 0);
     assert_true(intake_httpd_port(h) > 0);
     assert_int_equal(intake_httpd_route(h, "GET", "/c", 0, 0, on_tag, "c"), -1);
+    assert_int_equal(intake_httpd_set_max_inflight(h, 5), -1);
     intake_httpd_stop(h);
     intake_httpd_stop(h);
     assert_int_equal(intake_httpd_port(h), 0);
@@ -574,6 +607,64 @@ static void test_per_ip_limit(void **state)
     close(b);
     sleep_ms(300);
     struct reply r = get(s, "/healthz");
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    server_stop(s);
+}
+
+struct bg_busy {
+    struct server *s;
+    long status;
+    bool retry_after_1;
+};
+
+static void *bg_busy_main(void *arg)
+{
+    struct bg_busy *b = arg;
+    struct reply r = post(b->s, "/busy", "{}", 2, 0, NULL);
+    b->status = r.status;
+    b->retry_after_1 = strstr(r.headers.data, "Retry-After: 1\r\n") != NULL;
+    reply_free(&r);
+    return NULL;
+}
+
+/* With max_inflight 2, six concurrent slow requests: never more than two handlers run at
+ * once, the others are answered 503 with Retry-After at once; /healthz (exempt) still
+ * answers while the slots are taken; once they are free, requests are handled again. */
+static void test_max_inflight(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    struct server *s = server_start_limited(5, 0, 32, NULL, 2);
+    atomic_store(&busy_now, 0);
+    atomic_store(&busy_peak, 0);
+    struct bg_busy b[N];
+    pthread_t t[N];
+    double t0 = now_s();
+    for (int i = 0; i < N; i++) {
+        b[i] = (struct bg_busy){s, 0, false};
+        assert_int_equal(pthread_create(&t[i], NULL, bg_busy_main, &b[i]), 0);
+    }
+    sleep_ms(300);
+    struct reply r = get(s, "/healthz");
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    assert_true(now_s() - t0 < 0.8); /* answered while the slow handlers were running */
+    int ok = 0, busy = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        if (b[i].status == 200)
+            ok++;
+        if (b[i].status == 503) {
+            busy++;
+            assert_true(b[i].retry_after_1);
+        }
+    }
+    assert_int_equal(ok + busy, N);
+    assert_true(ok >= 2);
+    assert_true(busy >= 1);
+    assert_true(atomic_load(&busy_peak) <= 2);
+    r = post(s, "/busy", "{}", 2, 0, NULL); /* the slots were given back */
     assert_int_equal(r.status, 200);
     reply_free(&r);
     server_stop(s);
@@ -855,6 +946,7 @@ int main(void)
         cmocka_unit_test(test_slow_handler_does_not_stall),
         cmocka_unit_test(test_slow_client_disconnected),
         cmocka_unit_test(test_per_ip_limit),
+        cmocka_unit_test(test_max_inflight),
         cmocka_unit_test(test_metrics_endpoint),
         cmocka_unit_test(test_readyz_spool_unavailable),
         cmocka_unit_test(test_label_escape),

@@ -10,7 +10,12 @@
  *       or a body without a length (chunked) grows over it (buffering stops at max_body,
  *       the rest is read and dropped, and 413 is answered at the end; past max_body plus
  *       1 MiB the connection is closed instead);
- *   400 an unreadable Content-Length;  500 a handler failed (returned -1).
+ *   400 an unreadable Content-Length;  500 a handler failed (returned -1);
+ *   503 (Retry-After: 1) the body is in but max_inflight handlers are already running
+ *       (intake_httpd_set_max_inflight); the handler is not called and nothing is logged.
+ *       Routes added with INTAKE_HTTP_UNLIMITED (the daemon's /healthz, a constant answer,
+ *       so that a liveness probe does not fail a server that is merely busy) neither take
+ *       a slot nor are refused; /readyz and /metrics read the spool and do count.
  * A route for GET also answers HEAD (MHD leaves the body out).
  *
  * Threads: MHD_USE_THREAD_PER_CONNECTION with an internal listening thread. A handler may
@@ -43,6 +48,7 @@
 #define INTAKE_HTTP_MAX_ROUTES 64
 #define INTAKE_HTTP_MAX_HEADERS 8          /* extra response headers per response */
 #define INTAKE_HTTP_CHUNKED_SLACK (1 << 20) /* bytes dropped past max_body before closing */
+#define INTAKE_HTTP_BUSY_RETRY "1"          /* Retry-After seconds of the in-flight 503 */
 
 typedef struct intake_httpd intake_httpd;
 
@@ -100,7 +106,8 @@ typedef int (*intake_http_handler)(void *ud, const struct intake_http_request *r
 
 /* Route flags. */
 #define INTAKE_HTTP_EXACT 0u
-#define INTAKE_HTTP_PREFIX 1u /* `path` matches itself and every path below "path/" */
+#define INTAKE_HTTP_PREFIX 1u    /* `path` matches itself and every path below "path/" */
+#define INTAKE_HTTP_UNLIMITED 2u /* exempt from max_inflight (cheap handlers only) */
 
 /* Makes a server with no routes; NULL when memory runs out. The caller owns it (free with
  * intake_httpd_free). */
@@ -109,7 +116,8 @@ intake_httpd *intake_httpd_new(void);
 /* Adds a route: `method` (e.g. "POST"; a GET route also takes HEAD) and `path` (starting
  * with '/'; exact, or a prefix with INTAKE_HTTP_PREFIX) go to `fn(ud, ...)`, with bodies
  * of at most max_body bytes (0: no body allowed). The longest matching path wins; an exact
- * route beats a prefix route of the same path. method and path are copied; ud is borrowed
+ * route beats a prefix route of the same path; flags may add INTAKE_HTTP_UNLIMITED (not
+ * part of the route's identity). method and path are copied; ud is borrowed
  * and must outlive the server. Only before intake_httpd_start. Returns 0, or -1 when the
  * server is running, an argument is bad, the same method+path+flags is already routed,
  * the table is full (INTAKE_HTTP_MAX_ROUTES) or memory runs out. */
@@ -126,6 +134,12 @@ int intake_httpd_route(intake_httpd *h, const char *method, const char *path, un
 int intake_httpd_start(intake_httpd *h, const char *listen, unsigned connection_timeout,
                        unsigned per_ip_limit, unsigned max_connections, char *err,
                        size_t errlen);
+
+/* Bounds the handlers running at once across the server to max_inflight (0, the default
+ * of a new server: no limit); requests over it are answered 503 as described above. A
+ * slot is held only while the handler runs, not while a body arrives or a response is
+ * sent. Only before intake_httpd_start. Returns 0, or -1 when h is NULL or running. */
+int intake_httpd_set_max_inflight(intake_httpd *h, unsigned max_inflight);
 
 /* The TCP port the running server is bound to (useful after listening on port 0), or 0
  * when it is not running. */

@@ -70,7 +70,8 @@ typedef struct intake_ops intake_ops;
  * stopping that server. */
 intake_ops *intake_ops_new(const char *spool_path, intake_status *st);
 
-/* Registers GET /healthz (200 "ok\n", no spool access), GET /readyz (200 or 503, JSON as
+/* Registers GET /healthz (200 "ok\n", no spool access; exempt from the server's
+ * max_inflight, INTAKE_HTTP_UNLIMITED), GET /readyz (200 or 503, JSON as
  * above) and GET /metrics (text/plain; version=0.0.4) on a server that is not running.
  * Returns 0, or -1 when a route cannot be added (see intake_httpd_route). */
 int intake_ops_register(intake_ops *ops, intake_httpd *h);
