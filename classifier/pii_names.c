@@ -38,6 +38,10 @@
 
 #include "intake/utf8.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* ------------------------------------------------------------------------------------ */
 /* Flags of a word in the lists                                                          */
 
@@ -226,16 +230,43 @@ static size_t make_key(const char *s, size_t n, char *out, bool strip)
 /* ------------------------------------------------------------------------------------ */
 /* The hash set                                                                          */
 
-#define FNV_BASIS 2166136261u
-#define FNV_PRIME 16777619u
+#define HASH_MUL 0x9E3779B97F4A7C15ull
+#define HASH_MUL2 0xBF58476D1CE4E5B9ull
 
-/* The hash of a key (FNV-1a, never 0). */
+/* The hash's state after its first two 8-byte chunks (little-endian, zero past the key),
+ * for a key of n bytes: no byte-by-byte chain, so that a word read 16 bytes at a time
+ * hashes without a loop. */
+static uint64_t hash_start(uint64_t lo, uint64_t hi, size_t n)
+{
+    uint64_t x = ((uint64_t)n * HASH_MUL2 ^ lo) * HASH_MUL;
+    return (x ^ hi) * HASH_MUL;
+}
+
+/* The hash from its state (never 0). */
+static uint32_t hash_finish(uint64_t x)
+{
+    x ^= x >> 29;
+    x *= HASH_MUL2;
+    x ^= x >> 32;
+    return (uint32_t)x ? (uint32_t)x : 1;
+}
+
+/* Little-endian 8 bytes of k[0..n) from offset o, zero past n. */
+static uint64_t chunk_at(const char *k, size_t n, size_t o)
+{
+    uint64_t c = 0;
+    for (size_t i = 0; i < 8 && o + i < n; i++)
+        c |= (uint64_t)(unsigned char)k[o + i] << (8 * i);
+    return c;
+}
+
+/* The hash of a key: its bytes in 8-byte chunks, at least two (see hash_start). */
 static uint32_t hash_key(const char *k, size_t n)
 {
-    uint32_t h = FNV_BASIS;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * FNV_PRIME;
-    return h ? h : 1;
+    uint64_t x = hash_start(chunk_at(k, n, 0), chunk_at(k, n, 8), n);
+    for (size_t o = 16; o < n; o += 8)
+        x = (x ^ chunk_at(k, n, o)) * HASH_MUL;
+    return hash_finish(x);
 }
 
 static bool same_key(const char *a, const char *b, size_t n)
@@ -342,17 +373,13 @@ static uint32_t lookup_key(const pii_names *nm, const char *k, size_t n)
 static uint32_t lookup_ascii(const pii_names *nm, const char *s, size_t n)
 {
     char key[KEY_MAX];
-    uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80)
             return UINT32_MAX;
-        c = (unsigned)(c - 'A') < 26u ? (unsigned char)(c + 32) : c;
-        key[i] = (char)c;
-        h = (h ^ c) * 16777619u;
+        key[i] = (char)((unsigned)(c - 'A') < 26u ? c + 32 : c);
     }
-    h = h ? h : 1;
-    return nm->slot[find_slot(nm, key, n, h)].flags;
+    return nm->slot[find_slot(nm, key, n, hash_key(key, n))].flags;
 }
 
 /* Whether a[0..n), ASCII letters in any case, is the lower-case key b[0..n). */
@@ -580,34 +607,81 @@ static size_t scan_word(const char *s, size_t n, size_t i, uint16_t *shape, stru
     return j - i;
 }
 
-/* The fast path of scan_word: the length of a word of ASCII letters only at s[i], or 0
- * when the word holds anything else (then scan_word reads it). Also gives the hash of the
- * word's key (as hash_key would make it) in *hash, so that the word is read only once. */
+/* A run of ASCII letters read 16 bytes at a time: its length (at most 16), how many of
+ * its letters are upper case, and the two 8-byte chunks of its lower-cased key. */
+struct letters16 {
+    unsigned len, upper;
+    uint64_t lo, hi;
+};
+
+#if defined(__SSE2__)
+/* Reads the letters at p[0..16) (all 16 bytes readable): bit masks of the bytes that are
+ * letters and upper case, found without a branch per byte. */
+static void read_letters16(const unsigned char *p, struct letters16 *r)
+{
+    static const char iota[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i low = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    __m128i off = _mm_add_epi8(low, _mm_set1_epi8((char)(0x80 - 'a')));
+    __m128i letter = _mm_cmplt_epi8(off, _mm_set1_epi8((char)(-128 + 26)));
+    unsigned lmask = (unsigned)_mm_movemask_epi8(letter);
+    unsigned len = (unsigned)__builtin_ctz(~lmask | 0x10000u);
+    __m128i in = _mm_cmplt_epi8(_mm_loadu_si128((const __m128i *)(const void *)iota),
+                                _mm_set1_epi8((char)len));
+    __m128i up = _mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8(0x20)), _mm_setzero_si128());
+    unsigned umask = (unsigned)_mm_movemask_epi8(_mm_and_si128(up, in));
+    __m128i key = _mm_and_si128(low, in);
+    r->len = len;
+    r->upper = (unsigned)__builtin_popcount(umask);
+    r->lo = (uint64_t)_mm_cvtsi128_si64(key);
+    r->hi = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(key, key));
+}
+#else
+/* Reads the letters at p[0..16) (all 16 bytes readable), a byte at a time; the same
+ * result as the SSE2 version. */
+static void read_letters16(const unsigned char *p, struct letters16 *r)
+{
+    unsigned len = 0, upper = 0;
+    uint64_t k[2] = {0, 0};
+    while (len < 16 && (unsigned)((p[len] | 32) - 'a') < 26u) {
+        upper += p[len] < 'a';
+        k[len >> 3] |= (uint64_t)(p[len] | 32u) << (8 * (len & 7));
+        len++;
+    }
+    r->len = len;
+    r->upper = upper;
+    r->lo = k[0];
+    r->hi = k[1];
+}
+#endif
+
+/* The fast path of scan_word: the length of a word of ASCII letters only at s[i] (at most
+ * 15 bytes), or 0 when the word holds anything else or is longer (then scan_word reads
+ * it). Also gives the hash of the word's key (as hash_key would make it) in *hash, so that
+ * the word is read only once. */
 static size_t ascii_word(const char *s, size_t n, size_t i, struct caseinfo *ci,
                          uint32_t *hash)
 {
-    char c = bclass(s, i);
-    if (c != 'L' && c != 'U')
-        return 0;
-    unsigned upper = c == 'U';
-    uint32_t h = (FNV_BASIS ^ ((unsigned char)s[i] | 32u)) * FNV_PRIME;
-    size_t j = i + 1;
-    for (; j < n; j++) {
-        unsigned char b = (unsigned char)s[j];
-        if ((unsigned)((b | 32) - 'a') >= 26u)
-            break;
-        upper += b < 'a';
-        h = (h ^ (b | 32u)) * FNV_PRIME;
+    unsigned char tail[16] = {0};
+    const unsigned char *p = (const unsigned char *)s + i;
+    if (n - i < 16) {
+        memcpy(tail, p, n - i);
+        p = tail;
     }
-    c = j < n ? bclass(s, j) : 'S';
+    struct letters16 r;
+    read_letters16(p, &r);
+    if (r.len == 0 || r.len == 16)
+        return 0;
+    size_t j = i + r.len;
+    char c = j < n ? bclass(s, j) : 'S';
     if (c != 'S' && c != 'N' && c != 'P')
         return 0;
-    *hash = h ? h : 1;
+    *hash = hash_finish(hash_start(r.lo, r.hi, r.len));
     ci->first_seen = true;
-    ci->first_upper = bclass(s, i) == 'U';
-    ci->letters = (unsigned)(j - i);
-    ci->upper = upper;
-    return j - i;
+    ci->first_upper = p[0] < 'a';
+    ci->letters = r.len;
+    ci->upper = r.upper;
+    return r.len;
 }
 
 static size_t word_len(const char *s, size_t n, size_t i, uint16_t *shape)
@@ -1613,16 +1687,17 @@ static bool maybe_context(const struct scan *sc, size_t i)
     const struct tok *t = &sc->t[i];
     if (t->hash)
         return bloom_has(sc->nm->bloom, t->hash);
-    uint32_t h = FNV_BASIS;
-    for (uint32_t k = t->s; k < t->e; k++) {
-        unsigned char c = (unsigned char)sc->text[k];
+    size_t n = t->e - t->s;
+    if (n >= KEY_MAX)
+        return true;
+    char key[KEY_MAX];
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)sc->text[t->s + k];
         if (c >= 0x80)
             return true;
-        c = (unsigned)(c - 'A') < 26u ? (unsigned char)(c + 32) : c;
-        h = (h ^ c) * FNV_PRIME;
+        key[k] = (char)((unsigned)(c - 'A') < 26u ? c + 32 : c);
     }
-    h = h ? h : 1;
-    return bloom_has(sc->nm->bloom, h);
+    return bloom_has(sc->nm->bloom, hash_key(key, n));
 }
 
 /* Runs the rules that start at token i. */
