@@ -32,6 +32,7 @@ struct intake_committer {
     pthread_cond_t done; /* callers wait for their job */
     struct job *head, *tail;
     size_t queued, max_queue;
+    size_t max_batch; /* items per round: INTAKE_COMMITTER_MAX_BATCH or $INTAKE_COMMIT_BATCH */
     bool stopping;
     intake_spool *sp; /* the committer thread's only */
     pthread_t thread;
@@ -44,7 +45,7 @@ static struct job *take_jobs(intake_committer *c)
     struct job *first = c->head, *last = c->head;
     size_t items = last->n;
     c->queued--;
-    while (last->next && items + last->next->n <= INTAKE_COMMITTER_MAX_BATCH) {
+    while (last->next && items + last->next->n <= c->max_batch) {
         last = last->next;
         items += last->n;
         c->queued--;
@@ -172,6 +173,10 @@ intake_committer *intake_committer_start(const char *spool_path, size_t max_queu
         return NULL;
     }
     c->max_queue = max_queue ? max_queue : INTAKE_COMMITTER_MAX_QUEUE;
+    const char *batch = getenv("INTAKE_COMMIT_BATCH"); /* benchmarks only: see the header */
+    long b = batch ? strtol(batch, NULL, 10) : 0;
+    c->max_batch = b >= 1 && b < INTAKE_COMMITTER_MAX_BATCH ? (size_t)b
+                                                              : INTAKE_COMMITTER_MAX_BATCH;
     if (intake_spool_open(spool_path, &c->sp, err, errlen) != INTAKE_SPOOL_OK) {
         free(c);
         return NULL;

@@ -20,7 +20,11 @@
 typedef struct intake_committer intake_committer;
 
 /* Opens a spool handle on `spool_path` (borrowed) and starts the committer thread, which
- * queues at most `max_queue` requests (0: INTAKE_COMMITTER_MAX_QUEUE). Returns the
+ * queues at most `max_queue` requests (0: INTAKE_COMMITTER_MAX_QUEUE). The environment
+ * variable INTAKE_COMMIT_BATCH=N (1 <= N < INTAKE_COMMITTER_MAX_BATCH), read here, lowers
+ * the items taken into one round; it exists for bench/webhooks, whose N=1 run commits one
+ * request per transaction to measure what group commit saves. Not a setting: unset in
+ * production. Returns the
  * committer (the caller owns it; stop with intake_committer_stop), or NULL with a reason
  * (no personal data) in err when the spool cannot be opened or the thread cannot start. */
 intake_committer *intake_committer_start(const char *spool_path, size_t max_queue, char *err,
