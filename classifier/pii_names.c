@@ -74,15 +74,12 @@ enum {
 
 #define KEY_MAX 64 /* longest word looked up, in bytes */
 
-#define HEAD_LEN 4 /* key bytes kept in the slot itself */
-
-/* One slot of the table, self-contained for keys of up to HEAD_LEN bytes (most looked-up
- * words), so that a look-up mostly touches one cache line. */
+/* One slot of the table: 8 bytes, so that the table of ~24k words stays small enough to
+ * share the caches with the classifier's. Where its key is (looked at only when the hash
+ * matches) is in the parallel array pii_names.where. */
 struct slot {
-    uint32_t hash;  /* 0: empty */
+    uint32_t hash; /* 0: empty */
     uint32_t flags;
-    uint32_t where; /* the key's offset in keys[] << 8 | its length */
-    char head[HEAD_LEN]; /* the key's first bytes (zero-padded) */
 };
 
 #define BLOOM_WORDS 64 /* 4096 bits */
@@ -104,6 +101,7 @@ static void bloom_add(uint64_t *b, uint32_t h)
 struct pii_names {
     uint64_t bloom[BLOOM_WORDS]; /* relation, intro and self-intro words */
     struct slot *slot;
+    uint32_t *where; /* per slot: the key's offset in keys[] << 8 | its length */
     uint32_t mask;
     uint32_t used;
     char *keys;
@@ -277,15 +275,11 @@ static bool same_key(const char *a, const char *b, size_t n)
     return true;
 }
 
-/* Whether slot s holds the key k[0..n): its head in the slot, the rest in keys[]. */
-static bool slot_is(const pii_names *nm, const struct slot *s, const char *k, size_t n)
+/* Whether slot i holds the key k[0..n). */
+static bool slot_is(const pii_names *nm, uint32_t i, const char *k, size_t n)
 {
-    if ((s->where & 0xFF) != n)
-        return false;
-    if (n <= HEAD_LEN)
-        return same_key(s->head, k, n);
-    return same_key(s->head, k, HEAD_LEN) &&
-           same_key(nm->keys + (s->where >> 8) + HEAD_LEN, k + HEAD_LEN, n - HEAD_LEN);
+    uint32_t w = nm->where[i];
+    return (w & 0xFF) == n && same_key(nm->keys + (w >> 8), k, n);
 }
 
 /* The slot of key k[0..n) with hash h, or the empty slot where it would go. */
@@ -295,7 +289,7 @@ static uint32_t find_slot(const pii_names *nm, const char *k, size_t n, uint32_t
         const struct slot *s = &nm->slot[i];
         if (s->hash == 0)
             return i;
-        if (s->hash == h && slot_is(nm, s, k, n))
+        if (s->hash == h && slot_is(nm, i, k, n))
             return i;
     }
 }
@@ -306,17 +300,23 @@ static int grow_table(pii_names *nm)
     uint32_t cap = nm->mask ? (nm->mask + 1) * 2 : 1024;
     pii_names bigger = *nm;
     bigger.slot = calloc(cap, sizeof *bigger.slot);
+    bigger.where = calloc(cap, sizeof *bigger.where);
     bigger.mask = cap - 1;
-    if (!bigger.slot)
+    if (!bigger.slot || !bigger.where) {
+        free(bigger.slot);
+        free(bigger.where);
         return -1;
+    }
     for (uint32_t i = 0; nm->slot && i <= nm->mask; i++) {
         if (nm->slot[i].hash == 0)
             continue;
-        uint32_t w = nm->slot[i].where;
+        uint32_t w = nm->where[i];
         uint32_t j = find_slot(&bigger, nm->keys + (w >> 8), w & 0xFF, nm->slot[i].hash);
         bigger.slot[j] = nm->slot[i];
+        bigger.where[j] = w;
     }
     free(nm->slot);
+    free(nm->where);
     *nm = bigger;
     return 0;
 }
@@ -341,7 +341,7 @@ static int keep_key(pii_names *nm, const char *k, size_t n, uint32_t *off)
  * runs out. */
 static int add_key(pii_names *nm, const char *k, size_t n, uint32_t flags)
 {
-    if ((nm->used + 1) * 2 > nm->mask + 1 && grow_table(nm) != 0)
+    if ((nm->used + 1) * 4 > (nm->mask + 1) * 3 && grow_table(nm) != 0)
         return -1;
     uint32_t h = hash_key(k, n);
     uint32_t i = find_slot(nm, k, n, h);
@@ -351,8 +351,7 @@ static int add_key(pii_names *nm, const char *k, size_t n, uint32_t flags)
         if (keep_key(nm, k, n, &off) != 0)
             return -1;
         s->hash = h;
-        s->where = off << 8 | (uint32_t)n;
-        memcpy(s->head, k, n < HEAD_LEN ? n : HEAD_LEN);
+        nm->where[i] = off << 8 | (uint32_t)n;
         nm->used++;
     }
     s->flags |= flags;
@@ -401,11 +400,9 @@ static uint32_t lookup_letters(const pii_names *nm, const char *s, size_t n, uin
         const struct slot *sl = &nm->slot[i];
         if (sl->hash == 0)
             return 0;
-        if (sl->hash != h || (sl->where & 0xFF) != n)
+        if (sl->hash != h || (nm->where[i] & 0xFF) != n)
             continue;
-        size_t head = n < HEAD_LEN ? n : HEAD_LEN;
-        if (same_folded(s, sl->head, head) &&
-            same_folded(s + head, nm->keys + (sl->where >> 8) + head, n - head))
+        if (same_folded(s, nm->keys + (nm->where[i] >> 8), n))
             return sl->flags;
     }
 }
@@ -2044,6 +2041,7 @@ void pii_names_free(pii_names *nm)
     if (!nm)
         return;
     free(nm->slot);
+    free(nm->where);
     free(nm->keys);
     free(nm);
 }
