@@ -805,7 +805,8 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
     t->gap = g;
     t->mark = 0;
     t->shape = shape;
-    drop_possessive(sc->text, t, &ci);
+    if (hash == 0) /* a word of ASCII letters only has no "'s" */
+        drop_possessive(sc->text, t, &ci);
     shape = t->shape | shape_of(&ci) | (mention ? SH_MENTION : 0);
     if (sc->n == 0 || (g & G_NL))
         shape |= SH_LINE;
@@ -854,7 +855,7 @@ static int tokenise(struct scan *sc)
         }
         if (!in_chunk)
             in_chunk = true, chunk_tok = sc->n;
-        if (!word_starts(s, n, i)) {
+        if (c != 'L' && c != 'U' && !word_starts(s, n, i)) {
             if (!inert && inert_byte(s, n, i))
                 inert = true, make_inert(sc, chunk_tok);
             i += gap_byte(s, n, i, &g, &nl);
