@@ -537,6 +537,8 @@ static int generic_items(const struct intake_webhook_conf *c, json_t *body, json
     return add_item(items, item, why);
 }
 
+#define MAX_COMMENT_ID 256 /* Meta's ids are about 40 bytes; longer ones are refused */
+
 /* "<comment_id>#edit-<16 hex of SHA-256(text)>" */
 static void edit_id(const char *comment_id, const char *text, char *out, size_t cap)
 {
@@ -568,11 +570,13 @@ static int meta_change(const struct intake_webhook_conf *c, const char *page, js
     json_t *from_id = id_string(get(get(v, "from"), "id"));
     const char *comment = str_of(get(v, "comment_id"));
     const char *text = str_of(get(v, "message"));
-    if (same_id(from_id, page) || !comment) {
+    if (same_id(from_id, page) || !comment || strlen(comment) > MAX_COMMENT_ID) {
         json_decref(from_id);
+        if (comment && strlen(comment) > MAX_COMMENT_ID)
+            return fail(why, "comment_id is too long");
         return comment ? 0 : fail(why, "comment without comment_id"); /* own: skipped */
     }
-    char id[512];
+    char id[MAX_COMMENT_ID + 32]; /* room for "#edit-" and 16 hex digits */
     snprintf(id, sizeof id, "%s", comment);
     if (edited)
         edit_id(comment, text ? text : "", id, sizeof id);

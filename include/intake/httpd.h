@@ -8,8 +8,8 @@
  *   404 no route has the path;  405 (with Allow) the path exists for other methods only;
  *   413 the Content-Length is over the route's max_body (answered before the body is read)
  *       or a body without a length (chunked) grows over it (buffering stops at max_body,
- *       the rest is read and dropped, and 413 is answered at the end; past max_body plus
- *       1 MiB the connection is closed instead);
+ *       the rest is read and dropped, and 413 is answered at the end; the request
+ *       deadline below bounds how long a body may keep coming);
  *   400 an unreadable Content-Length;  500 a handler failed (returned -1);
  *   503 (Retry-After: 1) the body is in but max_inflight handlers are already running
  *       (intake_httpd_set_max_inflight); the handler is not called and nothing is logged.
@@ -47,7 +47,6 @@
 
 #define INTAKE_HTTP_MAX_ROUTES 64
 #define INTAKE_HTTP_MAX_HEADERS 8          /* extra response headers per response */
-#define INTAKE_HTTP_CHUNKED_SLACK (1 << 20) /* bytes dropped past max_body before closing */
 #define INTAKE_HTTP_BUSY_RETRY "1"          /* Retry-After seconds of the in-flight 503 */
 
 typedef struct intake_httpd intake_httpd;
