@@ -496,6 +496,7 @@ struct scan {
     uint8_t hint_first[32]; /* bit set of the hint parts' first key bytes */
     bool lower_text; /* no capitalised word at all: names may be written in lower case */
     size_t marks;    /* tokens marked so far */
+    size_t mark_lo, mark_hi; /* with marks: every marked token lies in [mark_lo, mark_hi] */
 };
 
 static bool ascii_alnum(unsigned char c)
@@ -612,6 +613,15 @@ struct letters16 {
 };
 
 #if defined(__SSE2__)
+/* How many bits of the 16-bit mask m are set (no library call without -mpopcnt). */
+static unsigned bits16(unsigned m)
+{
+    m = m - ((m >> 1) & 0x5555u);
+    m = (m & 0x3333u) + ((m >> 2) & 0x3333u);
+    m = (m + (m >> 4)) & 0x0F0Fu;
+    return (m + (m >> 8)) & 0x1Fu;
+}
+
 /* Reads the letters at p[0..16) (all 16 bytes readable): bit masks of the bytes that are
  * letters and upper case, found without a branch per byte. */
 static void read_letters16(const unsigned char *p, struct letters16 *r)
@@ -629,7 +639,7 @@ static void read_letters16(const unsigned char *p, struct letters16 *r)
     unsigned umask = (unsigned)_mm_movemask_epi8(_mm_and_si128(up, in));
     __m128i key = _mm_and_si128(low, in);
     r->len = len;
-    r->upper = (unsigned)__builtin_popcount(umask);
+    r->upper = bits16(umask);
     r->lo = (uint64_t)_mm_cvtsi128_si64(key);
     r->hi = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(key, key));
 }
@@ -875,13 +885,20 @@ static int tokenise(struct scan *sc)
 /* ------------------------------------------------------------------------------------ */
 /* Token questions                                                                       */
 
+static uint32_t fl_lookup(struct scan *sc, struct tok *t);
+
 /* Flags of token i, looked up on first use. A hyphenated word not in the lists takes its
- * first part's name flags; one with a lower-case part ("Stoke-on-Trent") reads as a place. */
-static uint32_t fl(struct scan *sc, size_t i)
+ * first part's name flags; one with a lower-case part ("Stoke-on-Trent") reads as a place.
+ * The test for a token looked up already is inline, the look-up is not. */
+static inline uint32_t fl(struct scan *sc, size_t i)
 {
     struct tok *t = &sc->t[i];
-    if (t->shape & SH_LOOKED)
-        return t->flags;
+    return (t->shape & SH_LOOKED) ? t->flags : fl_lookup(sc, t);
+}
+
+/* fl for a token not looked up yet: looks it up and keeps its flags in it. */
+static uint32_t fl_lookup(struct scan *sc, struct tok *t)
+{
     t->shape |= SH_LOOKED;
     const char *w = sc->text + t->s;
     size_t n = t->e - t->s;
@@ -1093,6 +1110,8 @@ static void mark(struct scan *sc, size_t i)
 {
     sc->t[i].mark |= MK_NAME;
     sc->marks++;
+    sc->mark_lo = i < sc->mark_lo ? i : sc->mark_lo;
+    sc->mark_hi = i > sc->mark_hi ? i : sc->mark_hi;
 }
 
 /* Token i reads as a name in a strong context (after a relation word, in a sign-off):
@@ -1346,7 +1365,7 @@ static void rule_again(struct scan *sc)
     enum { MAX_SEEN = 16 };
     char seen[MAX_SEEN][KEY_MAX];
     size_t seen_len[MAX_SEEN], nseen = 0;
-    for (size_t i = 0; i < sc->n && nseen < MAX_SEEN; i++) {
+    for (size_t i = sc->mark_lo; i <= sc->mark_hi && nseen < MAX_SEEN; i++) {
         if (marked(sc, i) && (sh(sc, i) & SH_CAP) && (fl(sc, i) & NF_FIRST) &&
             (fl(sc, i) & NF_TIER)) {
             const struct tok *t = &sc->t[i];
@@ -1384,7 +1403,7 @@ static void rule_mention(struct scan *sc, size_t i)
 /* An initial at the start of a line before a marked surname ("M Osei", "A. Pollard"). */
 static void initials_before(struct scan *sc)
 {
-    for (size_t i = 0; i + 1 < sc->n; i++)
+    for (size_t i = sc->mark_lo ? sc->mark_lo - 1 : 0; i < sc->mark_hi; i++)
         if ((sh(sc, i) & (SH_INITIAL | SH_LINE)) == (SH_INITIAL | SH_LINE) && marked(sc, i + 1) &&
             !marked(sc, i) && joined_before(sc, i + 1))
             mark(sc, i);
@@ -1651,7 +1670,8 @@ static void rule_hint(struct scan *sc, size_t i)
  * "&" to a marked one is a name too. */
 static void rule_and(struct scan *sc)
 {
-    for (size_t i = 1; i + 1 < sc->n; i++) {
+    for (size_t i = sc->mark_lo > 1 ? sc->mark_lo - 1 : 1; i + 1 < sc->n && i <= sc->mark_hi + 1;
+         i++) {
         size_t a = i - 1, b = i + 1;
         if (marked(sc, a) == marked(sc, b) || !is_word(sc, i, "and") || !space_before(sc, i) ||
             !space_before(sc, b))
@@ -1669,7 +1689,7 @@ static void rule_and(struct scan *sc)
  * author's). */
 static void extend_left(struct scan *sc)
 {
-    for (size_t i = sc->n; i-- > 1;) {
+    for (size_t i = sc->mark_hi + 1; i-- > 1 && i >= sc->mark_lo;) {
         if (!marked(sc, i) || marked(sc, i - 1) || !joined_before(sc, i))
             continue;
         if (cap_free(sc, i - 1) && has(sc, i - 1, NF_FIRST) && !has(sc, i - 1, NF_NEVER) &&
@@ -1748,10 +1768,11 @@ static void rules_at(struct scan *sc, size_t i)
         rule_name_line(sc, i);
 }
 
-/* Appends one span per run of marked tokens. */
+/* Appends one span per run of marked tokens (sc->marks > 0; only [mark_lo, mark_hi] is
+ * walked, as in the passes after the rules). */
 static int emit(struct scan *sc, struct pii_spanlist *out)
 {
-    for (size_t i = 0; i < sc->n;) {
+    for (size_t i = sc->mark_lo; i <= sc->mark_hi;) {
         if (!marked(sc, i)) {
             i++;
             continue;
@@ -1782,6 +1803,8 @@ int pii_names_find(const pii_names *nm, const char *text, size_t len,
     sc->cap = LOCAL_TOKS;
     sc->lower_text = true;
     sc->marks = 0;
+    sc->mark_lo = SIZE_MAX;
+    sc->mark_hi = 0;
     int rc = tokenise(sc);
     if (rc == 0) {
         read_hint(sc, hints);
