@@ -387,8 +387,9 @@ static void log_outcome(const struct sink_rt *s, const struct intake_delivery *d
 {
     char status[16];
     snprintf(status, sizeof status, "%d", r->status);
-    intake_log(r->outcome == INTAKE_DELIVERED ? INTAKE_LOG_INFO : INTAKE_LOG_WARN, event,
-               "sink", s->sec->name, "record", dv->record_id, "status", status, "reason",
+    bool fine = r->outcome == INTAKE_DELIVERED || r->outcome == INTAKE_SKIPPED;
+    intake_log(fine ? INTAKE_LOG_INFO : INTAKE_LOG_WARN, event, "sink", s->sec->name,
+               "record", dv->record_id, "status", status, "reason",
                r->outcome == INTAKE_DELIVERED ? NULL : r->error, NULL);
 }
 
@@ -400,6 +401,12 @@ static int record_outcome(struct sink_rt *s, intake_spool *sp, const struct inta
     if (r->outcome == INTAKE_DELIVERED) {
         log_outcome(s, dv, r, "delivered");
         return intake_spool_delivery_done(sp, dv->item, name, r->status, r->case_id);
+    }
+    if (r->outcome == INTAKE_SKIPPED) {
+        char note[sizeof r->error + 16];
+        snprintf(note, sizeof note, "skipped: %s", r->error);
+        log_outcome(s, dv, r, "delivery_skipped");
+        return intake_spool_delivery_skipped(sp, dv->item, name, note);
     }
     bool give_up = r->outcome == INTAKE_DEAD || dv->attempts + 1 >= s->max_attempts;
     if (give_up) {
@@ -429,8 +436,8 @@ static int sink_step(struct sink_rt *s, intake_spool *sp, unsigned *seed, double
     r.retry_after = -1;
     s->type->deliver(s->state, dv.record_id, dv.record_json, strlen(dv.record_json), &r);
     rc = record_outcome(s, sp, &dv, &r, seed);
-    intake_status_set(s->d->status, s->part, r.outcome == INTAKE_DELIVERED ? "ok" : "error",
-                      r.outcome == INTAKE_DELIVERED ? NULL : r.error);
+    bool fine = r.outcome == INTAKE_DELIVERED || r.outcome == INTAKE_SKIPPED;
+    intake_status_set(s->d->status, s->part, fine ? "ok" : "error", fine ? NULL : r.error);
     intake_spool_delivery_free(&dv);
     return rc ? rc : 1;
 }

@@ -739,6 +739,12 @@ int intake_spool_delivery_done(intake_spool *sp, int64_t item, const char *sink,
     return update_delivery(sp, item, sink, "done", status, 0, NULL, NULL, case_id);
 }
 
+int intake_spool_delivery_skipped(intake_spool *sp, int64_t item, const char *sink,
+                                  const char *note)
+{
+    return update_delivery(sp, item, sink, "done", 0, 0, note, NULL, NULL);
+}
+
 int intake_spool_delivery_retry(intake_spool *sp, int64_t item, const char *sink, int status,
                                 double next_try, const char *error)
 {

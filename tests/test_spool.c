@@ -739,6 +739,24 @@ static void delivery_outcomes_are_visible(void **state)
     assert_true(st.oldest_undelivered == 0);
 }
 
+/* A skipped delivery is done and keeps its reason. */
+static void test_delivery_skipped(void **state)
+{
+    struct fx *f = *state;
+    char rid[INTAKE_RECORD_ID_LEN + 1];
+    submit_new(f->sp, "mta", "s1", NULL, rid);
+    int64_t item = process(f->sp, "s1", "complaint", two_sinks, 2);
+    assert_int_equal(intake_spool_delivery_skipped(f->sp, item, "ack", "skipped: auto-reply"),
+                     INTAKE_SPOOL_OK);
+    json_t *o = show(f->sp, rid, false);
+    json_t *d = delivery_of(o, "ack");
+    assert_string_equal(str_of(d, "state"), "done");
+    assert_string_equal(str_of(d, "last_error"), "skipped: auto-reply");
+    assert_string_equal(str_of(delivery_of(o, "case"), "state"), "pending");
+    json_decref(o);
+    assert_int_equal(stats(f->sp).deliveries_done, 1);
+}
+
 /* ---- operators ---- */
 
 static void retry_dead_by_prefix_and_all(void **state)
@@ -1231,6 +1249,7 @@ int main(void)
         T(store_record_creates_deliveries),
         T(next_delivery_due_and_not_due),
         T(delivery_outcomes_are_visible),
+        T(test_delivery_skipped),
         T(retry_dead_by_prefix_and_all),
         T(retry_quarantined_item),
         T(list_filters_and_limit),

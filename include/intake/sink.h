@@ -12,7 +12,11 @@
 
 #include "intake/config.h"
 
-enum intake_outcome { INTAKE_DELIVERED, INTAKE_RETRY, INTAKE_DEAD };
+/* DELIVERED: done. RETRY: try again later. DEAD: will never succeed (dead letter).
+ * SKIPPED: this sink has nothing to do for this record (e.g. an acknowledgement sink and
+ * an auto-reply); the delivery is done, and `error` holds the reason (no personal data),
+ * kept on the delivery row as "skipped: <reason>". */
+enum intake_outcome { INTAKE_DELIVERED, INTAKE_RETRY, INTAKE_DEAD, INTAKE_SKIPPED };
 
 #define INTAKE_SINK_BODY_KEEP 1024 /* bytes of a failed response kept for the operator */
 

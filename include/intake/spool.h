@@ -144,6 +144,9 @@ void intake_spool_delivery_free(struct intake_delivery *d);
  * `response` (first 1 KiB of the body, may be NULL) are kept for the operator. */
 int intake_spool_delivery_done(intake_spool *sp, int64_t item, const char *sink, int status,
                                const char *case_id);
+/* skipped: done, with `note` ("skipped: ...", no personal data) kept as the row's error. */
+int intake_spool_delivery_skipped(intake_spool *sp, int64_t item, const char *sink,
+                                  const char *note);
 int intake_spool_delivery_retry(intake_spool *sp, int64_t item, const char *sink, int status,
                                 double next_try, const char *error);
 int intake_spool_delivery_dead(intake_spool *sp, int64_t item, const char *sink, int status,
