@@ -176,7 +176,8 @@ static void add_part_text(struct walk *w, struct texts *t, const struct mailmime
                           bool html, const char *bytes, size_t len)
 {
     size_t n;
-    char *u = mime_to_utf8(sf->fld_content_charset, bytes, len, w->text_left, w->problems, &n);
+    char *u = mime_to_utf8(sf->fld_content_charset, bytes, len, w->text_left + 4, w->problems,
+                           &n); /* more than is left, so that add_text sees the cut */
     if (!u) {
         w->oom = true;
         return;
