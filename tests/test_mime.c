@@ -251,6 +251,34 @@ static void test_attachment_sha256(void **state)
     json_decref(it);
 }
 
+static void test_rfc2231_filenames(void **state)
+{
+    (void)state;
+    json_t *it = fixture("rfc2231-filenames.eml");
+    assert_string_equal(str(it, "attachments.0.name"), "caf\xc3\xa9 bill.pdf");   /* name*= */
+    assert_string_equal(str(it, "attachments.1.name"), "r\xc3\xa9sum\xc3\xa9.pdf"); /* 2047 */
+    assert_string_equal(str(it, "attachments.2.name"), "long name.pdf"); /* continuations */
+    assert_int_equal(json_array_size(json_object_get(it, "attachments")), 3);
+    json_decref(it);
+}
+
+static void test_odd_structure(void **state)
+{
+    (void)state;
+    json_t *it = fixture("headers-only.eml"); /* no final line end, no body */
+    assert_string_equal(str(it, "subject"), "nobody");
+    assert_string_equal(str(it, "body"), "");
+    json_decref(it);
+    it = fixture("multipart-no-boundary.eml");
+    assert_true(has_problem(it, "bad_multipart"));
+    assert_string_equal(str(it, "body"), "no boundary here");
+    json_decref(it);
+    it = fixture("nul-bytes.eml");
+    assert_string_equal(str(it, "body"), "body\xef\xbf\xbdwith nul");
+    assert_true(has_problem(it, "invalid_utf8"));
+    json_decref(it);
+}
+
 static void test_html_only(void **state)
 {
     (void)state;
@@ -575,6 +603,8 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_bad_base64),
         cmocka_unit_test(test_attachment_sha256),
+        cmocka_unit_test(test_rfc2231_filenames),
+        cmocka_unit_test(test_odd_structure),
         cmocka_unit_test(test_html_only),
         cmocka_unit_test(test_nested_message),
         cmocka_unit_test(test_deep_nesting_capped),

@@ -108,26 +108,31 @@ static json_t *finish(json_t *item, json_t *email, const char *reason, json_t *p
 
 static const struct intake_mime_opts defaults = INTAKE_MIME_OPTS_DEFAULT;
 
-json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_opts *o,
-                          char *err, size_t errlen)
+/* The bytes libetpan parses: raw up to the marker cut, with a final line end added
+ * (libetpan drops a last header line without one) in a new copy (*copy, to free) when
+ * needed. */
+static const char *parse_input(const char *raw, size_t len, size_t *n, char **copy)
 {
-    struct mailmime *mime = NULL;
-    size_t idx = 0, cut = raw ? marker_cut(raw, len) : 0;
-    o = o ? o : &defaults;
-    if (!raw || len == 0)
-        return set_err(err, errlen, "empty message"), NULL;
-    int rc = mailmime_parse(raw, cut, &idx, &mime);
-    const struct mailimf_fields *f = mime ? mime->mm_data.mm_message.mm_fields : NULL;
-    if (rc != MAILIMF_NO_ERROR || !f || clist_count(f->fld_list) == 0) {
-        set_err(err, errlen, rc == MAILIMF_ERROR_MEMORY ? "out of memory"
-                                                         : "not a message: no header fields");
-        if (mime)
-            mailmime_free(mime);
+    *n = marker_cut(raw, len);
+    *copy = NULL;
+    if (*n == 0 || raw[*n - 1] == '\n')
+        return raw;
+    if (!(*copy = malloc(*n + 1)))
         return NULL;
-    }
+    memcpy(*copy, raw, *n);
+    (*copy)[(*n)++] = '\n';
+    return *copy;
+}
+
+/* The item of a parsed message: headers, body, automated reason. NULL when memory runs
+ * out. */
+static json_t *message_item(const struct mailmime *mime, const char *raw, size_t len,
+                            bool capped, const struct intake_mime_opts *o)
+{
+    const struct mailimf_fields *f = mime->mm_data.mm_message.mm_fields;
     json_t *problems = json_array(), *email = NULL, *item = NULL;
     bool report = false;
-    if (problems && cut < len)
+    if (problems && capped)
         mime_problem(problems, "parts_capped");
     if (problems)
         item = new_item(f, raw, len, len, false, problems, &email);
@@ -136,14 +141,36 @@ json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_
         json_decref(item);
         item = NULL;
     }
-    const char *reason = f ? mime_automated_reason(f) : NULL;
     if (item)
-        item = finish(item, email, report ? "delivery_report" : reason,
+        item = finish(item, email, report ? "delivery_report" : mime_automated_reason(f),
                       json_incref(problems));
     json_decref(problems);
-    mailmime_free(mime);
-    if (!item)
+    return item;
+}
+
+json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_opts *o,
+                          char *err, size_t errlen)
+{
+    struct mailmime *mime = NULL;
+    size_t idx = 0, n = 0;
+    char *copy = NULL;
+    o = o ? o : &defaults;
+    if (!raw || len == 0)
+        return set_err(err, errlen, "empty message"), NULL;
+    const char *in = parse_input(raw, len, &n, &copy);
+    if (!in)
+        return set_err(err, errlen, "out of memory"), NULL;
+    int rc = mailmime_parse(in, n, &idx, &mime);
+    const struct mailimf_fields *f = mime ? mime->mm_data.mm_message.mm_fields : NULL;
+    json_t *item = NULL;
+    if (rc != MAILIMF_NO_ERROR || !f || clist_count(f->fld_list) == 0)
+        set_err(err, errlen, rc == MAILIMF_ERROR_MEMORY ? "out of memory"
+                                                         : "not a message: no header fields");
+    else if (!(item = message_item(mime, raw, len, marker_cut(raw, len) < len, o)))
         set_err(err, errlen, "out of memory");
+    if (mime)
+        mailmime_free(mime);
+    free(copy);
     return item;
 }
 

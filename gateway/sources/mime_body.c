@@ -138,17 +138,16 @@ static int decode_part(struct walk *w, const struct mailmime_data *d, const char
 
 /* ---- parts ---- */
 
-static void add_attachment(struct walk *w, const struct mailmime_single_fields *sf,
-                           const char *type, const char *bytes, size_t len)
+static void add_attachment(struct walk *w, const struct mailmime *m, const char *type,
+                           const char *bytes, size_t len)
 {
     char hex[65];
-    const char *raw_name = sf->fld_disposition_filename ? sf->fld_disposition_filename
-                                                        : sf->fld_content_name;
-    char *name = mime_header_text(raw_name, MAX_FILENAME, w->problems);
+    bool oom;
+    char *name = mime_part_name(m, MAX_FILENAME, w->problems, &oom);
     mime_sha256_hex(bytes, len, hex);
-    json_t *a = json_pack("{s:s?, s:s, s:I, s:s}", "name", name && *name ? name : NULL,
-                          "type", type, "size", (json_int_t)len, "sha256", hex);
-    if ((raw_name && !name) || json_array_append_new(w->attachments, a) < 0)
+    json_t *a = json_pack("{s:s?, s:s, s:I, s:s}", "name", name, "type", type, "size",
+                          (json_int_t)len, "sha256", hex);
+    if (oom || json_array_append_new(w->attachments, a) < 0)
         w->oom = true;
     free(name);
 }
@@ -199,13 +198,17 @@ static void single_part(struct walk *w, struct mailmime *m, struct texts *t)
         w->oom = m->mm_data.mm_single != NULL;
         return;
     }
+    if (strncmp(type, "multipart/", 10) == 0) { /* no boundary: read it as text */
+        mime_problem(w->problems, "bad_multipart");
+        snprintf(type, sizeof type, "text/plain");
+    }
     bool plain = strcmp(type, "text/plain") == 0, html = strcmp(type, "text/html") == 0;
     if (strcmp(type, "message/delivery-status") == 0)
         w->report = true;
     if ((plain || html) && !is_attachment(&sf))
         add_part_text(w, t, &sf, html, bytes, len);
     else
-        add_attachment(w, &sf, type, bytes, len);
+        add_attachment(w, m, type, bytes, len);
     if (decoded)
         mailmime_decoded_part_free(decoded);
 }
@@ -310,10 +313,8 @@ static void resolve(struct walk *w, struct texts *t, intake_buf *out)
 /* A nested message/rfc822: listed as an attachment, its text added under a heading. */
 static void walk_message(struct walk *w, struct mailmime *m, unsigned depth, struct texts *parent)
 {
-    struct mailmime_single_fields sf;
     struct texts t = {{0}, {0}, {0}};
-    mailmime_single_fields_init(&sf, m->mm_mime_fields, m->mm_content_type);
-    add_attachment(w, &sf, "message/rfc822", m->mm_mime_start ? m->mm_mime_start : "",
+    add_attachment(w, m, "message/rfc822", m->mm_mime_start ? m->mm_mime_start : "",
                    m->mm_mime_start ? m->mm_length : 0);
     if (m->mm_data.mm_message.mm_msg_mime)
         walk_part(w, m->mm_data.mm_message.mm_msg_mime, depth + 1, &t);
