@@ -30,7 +30,8 @@ static void set_err(char *err, size_t errlen, const char *msg)
 static size_t marker_cut(const char *raw, size_t len)
 {
     unsigned count = 0;
-    for (const char *p = memchr(raw, '/', len); p; p = memchr(p + 1, '/', len - (size_t)(p + 1 - raw))) {
+    for (const char *p = memchr(raw, '/', len); p;
+         p = memchr(p + 1, '/', len - (size_t)(p + 1 - raw))) {
         size_t at = (size_t)(p - raw);
         size_t word = at >= 9 && strncasecmp(p - 9, "multipart", 9) == 0 ? 9
                       : at >= 7 && strncasecmp(p - 7, "message", 7) == 0 ? 7
