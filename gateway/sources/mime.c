@@ -19,6 +19,7 @@
 
 #define MARKER_CAP 256
 #define MAX_ID 512 /* the spool's longest source_id */
+#define MAX_TEXT_LIMIT ((size_t)64 << 20) /* max_text above this is taken as this */
 
 static void set_err(char *err, size_t errlen, const char *msg)
 {
@@ -109,12 +110,12 @@ static json_t *finish(json_t *item, json_t *email, const char *reason, json_t *p
 
 static const struct intake_mime_opts defaults = INTAKE_MIME_OPTS_DEFAULT;
 
-/* The bytes libetpan parses: raw up to the marker cut, with a final line end added
- * (libetpan drops a last header line without one) in a new copy (*copy, to free) when
- * needed. */
-static const char *parse_input(const char *raw, size_t len, size_t *n, char **copy)
+/* The bytes libetpan parses (*n of them): the first cut bytes of raw, with a final line
+ * end added (libetpan drops a last header line without one) in a new copy (*copy, to
+ * free) when needed. NULL when memory runs out. */
+static const char *parse_input(const char *raw, size_t cut, size_t *n, char **copy)
 {
-    *n = marker_cut(raw, len);
+    *n = cut;
     *copy = NULL;
     if (*n == 0 || raw[*n - 1] == '\n')
         return raw;
@@ -155,10 +156,13 @@ json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_
     struct mailmime *mime = NULL;
     size_t idx = 0, n = 0;
     char *copy = NULL;
-    o = o ? o : &defaults;
+    struct intake_mime_opts opts = o ? *o : defaults;
+    if (opts.max_text > MAX_TEXT_LIMIT)
+        opts.max_text = MAX_TEXT_LIMIT; /* keeps the sums of text budgets from overflowing */
     if (!raw || len == 0)
         return set_err(err, errlen, "empty message"), NULL;
-    const char *in = parse_input(raw, len, &n, &copy);
+    size_t cut = marker_cut(raw, len);
+    const char *in = parse_input(raw, cut, &n, &copy);
     if (!in)
         return set_err(err, errlen, "out of memory"), NULL;
     int rc = mailmime_parse(in, n, &idx, &mime);
@@ -167,7 +171,7 @@ json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_
     if (rc != MAILIMF_NO_ERROR || !f || clist_count(f->fld_list) == 0)
         set_err(err, errlen, rc == MAILIMF_ERROR_MEMORY ? "out of memory"
                                                          : "not a message: no header fields");
-    else if (!(item = message_item(mime, raw, len, marker_cut(raw, len) < len, o)))
+    else if (!(item = message_item(mime, raw, len, cut < len, &opts)))
         set_err(err, errlen, "out of memory");
     if (mime)
         mailmime_free(mime);
@@ -179,16 +183,19 @@ json_t *intake_mime_parse_oversize(const char *header, size_t hlen, size_t size,
                                    const struct intake_mime_opts *o, char *err, size_t errlen)
 {
     struct mailimf_fields *f = NULL;
-    size_t idx = 0;
+    size_t idx = 0, n = 0;
+    char *copy = NULL;
     (void)o; /* nothing of the body is walked */
     if (!header || hlen == 0)
         return set_err(err, errlen, "empty header"), NULL;
-    int rc = mailimf_fields_parse(header, hlen, &idx, &f);
+    const char *in = parse_input(header, hlen, &n, &copy);
+    int rc = in ? mailimf_fields_parse(in, n, &idx, &f) : MAILIMF_ERROR_MEMORY;
     if (rc != MAILIMF_NO_ERROR || !f || clist_count(f->fld_list) == 0) {
         set_err(err, errlen, rc == MAILIMF_ERROR_MEMORY ? "out of memory"
                                                          : "not a message: no header fields");
         if (f)
             mailimf_fields_free(f);
+        free(copy);
         return NULL;
     }
     json_t *problems = json_array(), *email = NULL;
@@ -202,6 +209,7 @@ json_t *intake_mime_parse_oversize(const char *header, size_t hlen, size_t size,
         item = finish(item, email, mime_automated_reason(f), json_incref(problems));
     json_decref(problems);
     mailimf_fields_free(f);
+    free(copy);
     if (!item)
         set_err(err, errlen, "out of memory");
     return item;
