@@ -150,11 +150,30 @@ static json_t *message_item(const struct mailmime *mime, const char *raw, size_t
     return item;
 }
 
-json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_opts *o,
-                          char *err, size_t errlen)
+/* Parses the first cut bytes of raw with libetpan. Returns the tree (to free with
+ * mailmime_free, with *copy after it) or NULL with the reason in err. */
+static struct mailmime *parse_tree(const char *raw, size_t cut, char **copy, char *err,
+                                   size_t errlen)
 {
     struct mailmime *mime = NULL;
     size_t idx = 0, n = 0;
+    const char *in = parse_input(raw, cut, &n, copy);
+    int rc = in ? mailmime_parse(in, n, &idx, &mime) : MAILIMF_ERROR_MEMORY;
+    const struct mailimf_fields *f = mime ? mime->mm_data.mm_message.mm_fields : NULL;
+    if (rc == MAILIMF_NO_ERROR && f && clist_count(f->fld_list) > 0)
+        return mime;
+    set_err(err, errlen, rc == MAILIMF_ERROR_MEMORY ? "out of memory"
+                                                     : "not a message: no header fields");
+    if (mime)
+        mailmime_free(mime);
+    free(*copy);
+    *copy = NULL;
+    return NULL;
+}
+
+json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_opts *o,
+                          char *err, size_t errlen)
+{
     char *copy = NULL;
     struct intake_mime_opts opts = o ? *o : defaults;
     if (opts.max_text > MAX_TEXT_LIMIT)
@@ -162,16 +181,9 @@ json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_
     if (!raw || len == 0)
         return set_err(err, errlen, "empty message"), NULL;
     size_t cut = marker_cut(raw, len);
-    const char *in = parse_input(raw, cut, &n, &copy);
-    if (!in)
-        return set_err(err, errlen, "out of memory"), NULL;
-    int rc = mailmime_parse(in, n, &idx, &mime);
-    const struct mailimf_fields *f = mime ? mime->mm_data.mm_message.mm_fields : NULL;
-    json_t *item = NULL;
-    if (rc != MAILIMF_NO_ERROR || !f || clist_count(f->fld_list) == 0)
-        set_err(err, errlen, rc == MAILIMF_ERROR_MEMORY ? "out of memory"
-                                                         : "not a message: no header fields");
-    else if (!(item = message_item(mime, raw, len, cut < len, &opts)))
+    struct mailmime *mime = parse_tree(raw, cut, &copy, err, errlen);
+    json_t *item = mime ? message_item(mime, raw, len, cut < len, &opts) : NULL;
+    if (mime && !item)
         set_err(err, errlen, "out of memory");
     if (mime)
         mailmime_free(mime);
@@ -179,25 +191,29 @@ json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_
     return item;
 }
 
+/* The automated reason of an oversize message's header: its fields, or a multipart/report
+ * Content-Type (libetpan keeps that with the MIME part, not the fields). */
+static const char *header_reason(const struct mailmime *mime)
+{
+    const struct mailmime *body = mime->mm_data.mm_message.mm_msg_mime;
+    if (body && mime_is_report(body->mm_content_type))
+        return "delivery_report";
+    return mime_automated_reason(mime->mm_data.mm_message.mm_fields);
+}
+
 json_t *intake_mime_parse_oversize(const char *header, size_t hlen, size_t size,
                                    const struct intake_mime_opts *o, char *err, size_t errlen)
 {
-    struct mailimf_fields *f = NULL;
-    size_t idx = 0, n = 0;
     char *copy = NULL;
     (void)o; /* nothing of the body is walked */
     if (!header || hlen == 0)
         return set_err(err, errlen, "empty header"), NULL;
-    const char *in = parse_input(header, hlen, &n, &copy);
-    int rc = in ? mailimf_fields_parse(in, n, &idx, &f) : MAILIMF_ERROR_MEMORY;
-    if (rc != MAILIMF_NO_ERROR || !f || clist_count(f->fld_list) == 0) {
-        set_err(err, errlen, rc == MAILIMF_ERROR_MEMORY ? "out of memory"
-                                                         : "not a message: no header fields");
-        if (f)
-            mailimf_fields_free(f);
-        free(copy);
+    /* mailmime_parse rather than mailimf_fields_parse: the latter leaks on a Return-Path
+     * without its '>' (libetpan 1.9). Nothing after the header is walked. */
+    struct mailmime *mime = parse_tree(header, marker_cut(header, hlen), &copy, err, errlen);
+    if (!mime)
         return NULL;
-    }
+    const struct mailimf_fields *f = mime->mm_data.mm_message.mm_fields;
     json_t *problems = json_array(), *email = NULL;
     json_t *item = problems ? new_item(f, header, hlen, size, true, problems, &email) : NULL;
     if (item && (json_object_set_new(item, "body", json_string("")) < 0 ||
@@ -206,9 +222,9 @@ json_t *intake_mime_parse_oversize(const char *header, size_t hlen, size_t size,
         item = NULL;
     }
     if (item)
-        item = finish(item, email, mime_automated_reason(f), json_incref(problems));
+        item = finish(item, email, header_reason(mime), json_incref(problems));
     json_decref(problems);
-    mailimf_fields_free(f);
+    mailmime_free(mime);
     free(copy);
     if (!item)
         set_err(err, errlen, "out of memory");

@@ -249,8 +249,7 @@ static bool closed(const struct mailmime *m)
 
 static void multipart(struct walk *w, struct mailmime *m, unsigned depth, struct texts *t)
 {
-    char type[128];
-    if (strcmp(type_string(m->mm_content_type, type, sizeof type), "multipart/report") == 0)
+    if (mime_is_report(m->mm_content_type))
         w->report = true;
     if (!closed(m))
         mime_problem(w->problems, "truncated");

@@ -275,6 +275,14 @@ static bool from_daemon(const struct mailimf_field *fld)
     return false;
 }
 
+bool mime_is_report(const struct mailmime_content *ct)
+{
+    return ct && ct->ct_type && ct->ct_type->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE &&
+           ct->ct_type->tp_data.tp_composite_type &&
+           ct->ct_type->tp_data.tp_composite_type->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART &&
+           ct->ct_subtype && strcasecmp(ct->ct_subtype, "report") == 0;
+}
+
 /* Whether a Content-Type value is multipart/report. */
 static bool report_type(const char *value)
 {
@@ -282,10 +290,7 @@ static bool report_type(const char *value)
     struct mailmime_content *ct = NULL;
     if (mailmime_content_parse(value, strlen(value), &idx, &ct) != MAILIMF_NO_ERROR || !ct)
         return false;
-    bool yes = ct->ct_type && ct->ct_type->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE &&
-               ct->ct_type->tp_data.tp_composite_type->ct_type ==
-                   MAILMIME_COMPOSITE_TYPE_MULTIPART &&
-               ct->ct_subtype && strcasecmp(ct->ct_subtype, "report") == 0;
+    bool yes = mime_is_report(ct);
     mailmime_content_free(ct);
     return yes;
 }

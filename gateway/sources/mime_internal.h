@@ -62,6 +62,9 @@ int mime_headers_to_item(json_t *item, json_t *email, const struct mailimf_field
  * Content-Type header. */
 const char *mime_automated_reason(const struct mailimf_fields *f);
 
+/* Whether a content type is multipart/report (a delivery or disposition report). */
+bool mime_is_report(const struct mailmime_content *ct);
+
 /* The Message-ID (without brackets) of the fields, or NULL. Borrowed from f. */
 const char *mime_message_id(const struct mailimf_fields *f);
 
