@@ -1,7 +1,9 @@
 /*
- * `intake submit --config FILE --source NAME`: stores one item read from stdin in the
- * spool. Exit 0 only once the item is committed (or was already there), 75 (EX_TEMPFAIL)
- * when a retry later may work, 65 (EX_DATAERR) for input that can never be accepted.
+ * `intake submit --config FILE --source NAME [--format json|eml]`: stores one item read
+ * from stdin in the spool: a JSON item, or with --format eml an RFC 5322 message made an
+ * item by the MIME parser (include/intake/mime.h). Exit 0 only once the item is committed
+ * (or was already there), 75 (EX_TEMPFAIL) when a retry later may work, 65 (EX_DATAERR)
+ * for input that can never be accepted.
  */
 #include <signal.h>
 #include <stdio.h>
