@@ -384,6 +384,14 @@ static void test_automated_reasons(void **state)
     json_t *it = fixture("auto-submitted-no.eml");
     assert_null(json_object_get(it, "automated"));
     json_decref(it);
+    const char *no = "From: jo@example.org\nX-Autoreply: no\nSubject: x\n\nhello\n";
+    it = parse_with(no, strlen(no), NULL);
+    assert_null(json_object_get(it, "automated"));
+    json_decref(it);
+    const char *odd = "From: jo@example.org\nX-Autorespond: vacation\nSubject: x\n\nhello\n";
+    it = parse_with(odd, strlen(odd), NULL);
+    assert_string_equal(str(it, "automated"), "x_autoreply");
+    json_decref(it);
 }
 
 /* ---- caps ---- */

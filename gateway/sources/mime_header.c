@@ -303,8 +303,10 @@ static const char *optional_reason(const struct mailimf_optional_field *o)
     if (strcasecmp(name, "Auto-Submitted") == 0)
         return strcmp(first_word(o->fld_value, w, sizeof w), "no") ? "auto_submitted" : NULL;
     if (strcasecmp(name, "X-Autoreply") == 0 || strcasecmp(name, "X-Autorespond") == 0 ||
-        strcasecmp(name, "X-Autoresponder") == 0)
-        return "x_autoreply";
+        strcasecmp(name, "X-Autoresponder") == 0) {
+        first_word(o->fld_value, w, sizeof w); /* present is enough, unless it says no */
+        return strcmp(w, "no") && strcmp(w, "false") && strcmp(w, "0") ? "x_autoreply" : NULL;
+    }
     if (strcasecmp(name, "Precedence") == 0) {
         first_word(o->fld_value, w, sizeof w);
         return !strcmp(w, "bulk") || !strcmp(w, "junk") || !strcmp(w, "list") ||
