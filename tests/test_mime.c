@@ -158,6 +158,22 @@ static void test_windows_1252_and_qp_soft_breaks(void **state)
     json_decref(it);
 }
 
+static void test_format_flowed(void **state)
+{
+    (void)state;
+    json_t *it = fixture("flowed.eml");
+    assert_string_equal(str(it, "body"),
+                        "The leak in the bathroom ceiling has come back and water is now running "
+                        "down the light fitting, which worries me a great deal.\n\n"
+                        "From the tenant at flat 2.\n\n"
+                        "On 13/11/2025 a person wrote:\n> We will send someone \n> next week.\n\n"
+                        "-- \nJo");
+    json_decref(it);
+    it = fixture("flowed-delsp.eml");
+    assert_string_equal(str(it, "body"), "unbreakable word here");
+    json_decref(it);
+}
+
 static void test_iso_8859_15(void **state)
 {
     (void)state;
@@ -662,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_crlf_and_lf_agree),
         cmocka_unit_test(test_outlook_reply),
         cmocka_unit_test(test_windows_1252_and_qp_soft_breaks),
+        cmocka_unit_test(test_format_flowed),
         cmocka_unit_test(test_iso_8859_15),
         cmocka_unit_test(test_utf16),
         cmocka_unit_test(test_rfc2047),

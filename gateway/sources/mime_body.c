@@ -172,8 +172,43 @@ static size_t tidy_lines(char *s, size_t n)
     return w;
 }
 
+/* Whether the part's Content-Type parameter `name` is `value` (any case). */
+static bool param_is(const struct mailmime *m, const char *name, const char *value)
+{
+    const char *v = m->mm_content_type ? mailmime_content_param_get(m->mm_content_type,
+                                                                     (char *)name)
+                                       : NULL;
+    return v && strcasecmp(v, value) == 0;
+}
+
+/* Undoes format=flowed (RFC 3676) on unquoted lines, in place: a line ending in a space
+ * (other than the "-- " signature line) runs on into the next, without that space when
+ * delsp; a leading space added by space-stuffing goes. Returns the new length. */
+static size_t unflow(char *s, size_t n, bool delsp)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < n;) {
+        size_t end = r;
+        while (end < n && s[end] != '\n')
+            end++;
+        bool quoted = s[r] == '>';
+        size_t from = !quoted && s[r] == ' ' ? r + 1 : r; /* space-stuffing */
+        size_t len = end - from;
+        bool sig = len == 3 && memcmp(s + from, "-- ", 3) == 0;
+        bool soft = !quoted && !sig && len > 0 && s[end - 1] == ' ' && end < n &&
+                    s[end + 1] != '>';
+        memmove(s + w, s + from, len);
+        w += len - (soft && delsp);
+        if (end < n && !soft)
+            s[w++] = '\n';
+        r = end + 1;
+    }
+    s[w] = '\0';
+    return w;
+}
+
 /* Converts a text part to UTF-8 and gathers it as plain text or HTML. */
-static void add_part_text(struct walk *w, struct texts *t,
+static void add_part_text(struct walk *w, struct texts *t, const struct mailmime *m,
                           const struct mailmime_single_fields *sf, bool html, const char *bytes,
                           size_t len)
 {
@@ -184,7 +219,11 @@ static void add_part_text(struct walk *w, struct texts *t,
         w->oom = true;
         return;
     }
-    add_text(w, html ? &t->html : &t->plain, u, html ? n : tidy_lines(u, n), left);
+    if (!html)
+        n = tidy_lines(u, n);
+    if (!html && param_is(m, "format", "flowed"))
+        n = unflow(u, n, param_is(m, "delsp", "yes"));
+    add_text(w, html ? &t->html : &t->plain, u, n, left);
     free(u);
 }
 
@@ -211,7 +250,7 @@ static void single_part(struct walk *w, struct mailmime *m, struct texts *t)
     if (strcmp(type, "message/delivery-status") == 0)
         w->report = true;
     if ((plain || html) && !is_attachment(&sf))
-        add_part_text(w, t, &sf, html, bytes, len);
+        add_part_text(w, t, m, &sf, html, bytes, len);
     else
         add_attachment(w, m, type, bytes, len);
     if (decoded)
