@@ -136,8 +136,8 @@ static json_t *build(intake_processor *p, const struct intake_claim *c, const in
                      const intake_verdict *v, const struct intake_deadlines *dl)
 {
     struct intake_record_in in = {c->record_id, c->source, c->received_at, c->item_json,
-                                  p->rs, v, dl, p->conf.policy->name, NULL, NULL, NULL,
-                                  automated_reason(c->item_json)};
+                                  p->rs, v, dl, p->conf.policy->name, NULL, NULL, NULL};
+    in.automated = automated_reason(c->item_json);
     json_t *spans = NULL;
     if (redacts(p, m)) {
         if (!(spans = redact(p, c->item_json, m)))
