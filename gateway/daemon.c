@@ -347,11 +347,11 @@ static void *processor_main(void *arg)
 {
     struct daemon *d = arg;
     intake_spool *sp = open_spool(d, -1);
-    struct intake_processor_conf pc = {d->calendar, &d->policy, d->sink_names, d->nsinks,
-                                       d->redact, d->keep_original,
-                                       intake_config_get(intake_config_section(d->cfg, "rules",
-                                                                               NULL),
-                                                         "case_reference")};
+    const struct intake_section *rules = intake_config_section(d->cfg, "rules", NULL);
+    struct intake_processor_conf pc = {
+        .calendar = d->calendar, .policy = &d->policy, .sinks = d->sink_names,
+        .nsinks = d->nsinks, .redact = d->redact, .keep_original = d->keep_original,
+        .case_reference = intake_config_get(rules, "case_reference")};
     intake_processor *p = sp ? intake_processor_new(&pc, d->rules.rs, d->rules.rd) : NULL;
     if (p)
         processor_loop(d, p, sp);
