@@ -255,6 +255,25 @@ void intake_source_state(intake_source_ctx *ctx, const char *state, const char *
         intake_status_error(ctx->d->status, ctx->part);
 }
 
+int intake_source_part_add(intake_source_ctx *ctx, const char *sub)
+{
+    char name[64];
+    int n = snprintf(name, sizeof name, "%s/%s", ctx->sec->name, sub);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return -1;
+    return intake_status_add(ctx->d->status, INTAKE_PART_SOURCE, name, ctx->type->type);
+}
+
+void intake_source_part_state(intake_source_ctx *ctx, int part, const char *state,
+                              const char *reason)
+{
+    if (part < 0)
+        return;
+    intake_status_set(ctx->d->status, part, state, reason);
+    if (strcmp(state, "ok") != 0)
+        intake_status_error(ctx->d->status, part);
+}
+
 void intake_source_polled(intake_source_ctx *ctx)
 {
     pthread_mutex_lock(&ctx->d->mu);

@@ -485,7 +485,7 @@ static void reports_types(void **state)
                  "unknown sink type 'salesforce' in [sink \"crm\"] (sink types: http, jsonl");
     expect_error("[sink \"crm\"]\ntype =\n", 2, "unknown sink type ''");
     /* with the type unknown its own keys cannot be judged, but the common ones can */
-    expect_errors("[source \"box\"]\ntype = imap\nhost = x\nchannel = fax\n", 2, 4,
+    expect_errors("[source \"box\"]\ntype = pop3\nhost = x\nchannel = fax\n", 2, 4,
                   "bad value 'fax' for 'channel'");
     /* the type's check runs: the http sink refuses a URL that is not http(s) */
     intake_diag d = {0};
