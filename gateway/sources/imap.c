@@ -609,24 +609,109 @@ static size_t batch_len(const struct imap_src *s, const struct msgref *m, size_t
     return k;
 }
 
+/* ---- poison messages ----
+ * A message that crashes the fetch or the parser would crash the daemon again after
+ * every restart. So before each batch a "try" cursor records, durably, the UIDs it spans
+ * and how often a batch starting there was begun. After a restart inside that span the
+ * messages go one at a time; a message begun POISON_TRIES times without being committed
+ * is recorded without being fetched (problem "poison", with its mailbox and UID), and the
+ * messages behind it flow again. */
+
+#define POISON_TRIES 3
+
+struct try_mark {
+    uint32_t first, last; /* the span of the last batch begun */
+    int n;                /* batches begun at `first` */
+};
+
+/* Reads the mark of the mailbox for this UIDVALIDITY (zero when none). */
+static int try_read(struct imap_src *s, const char *key, uint32_t uidvalidity,
+                    struct try_mark *t)
+{
+    char *v = NULL;
+    unsigned long long uv = 0, first = 0, last = 0;
+    int n = 0;
+    *t = (struct try_mark){0, 0, 0};
+    if (intake_source_cursor_get(s->ctx, key, &v) != 0)
+        return -1;
+    if (v && sscanf(v, "%llu:%llu:%llu:%d", &uv, &first, &last, &n) == 4 && uv == uidvalidity)
+        *t = (struct try_mark){(uint32_t)first, (uint32_t)last, n};
+    free(v);
+    return 0;
+}
+
+/* Plans the next batch from msgs[0..n): how many to take (*k) and whether the first is
+ * poison, and records the try durably before anything is fetched. Returns 0 or -1. */
+static int try_plan(struct imap_src *s, const struct mbox *mb, uint32_t uidvalidity,
+                    const struct msgref *msgs, size_t n, size_t *k, bool *poison)
+{
+    char key[300], value[96];
+    snprintf(key, sizeof key, "try:%s", mb->name);
+    struct try_mark t;
+    if (try_read(s, key, uidvalidity, &t) < 0)
+        return -1;
+    uint32_t uid = msgs[0].uid;
+    int tries = t.first == uid ? t.n + 1 : 1;
+    bool suspect = t.n > 0 && uid <= t.last; /* inside a span that did not finish */
+    *k = suspect || tries > 1 ? 1 : batch_len(s, msgs, n);
+    *poison = tries >= POISON_TRIES;
+    uint32_t last = suspect && t.last > msgs[*k - 1].uid ? t.last : msgs[*k - 1].uid;
+    snprintf(value, sizeof value, "%" PRIu32 ":%" PRIu32 ":%" PRIu32 ":%d", uidvalidity, uid,
+             last, tries);
+    return intake_source_cursor_set(s->ctx, key, value) == 0 ? 0 : -1;
+}
+
+/* Forgets the tries at the batch that just failed in an orderly way (a broken
+ * connection, a busy spool, a stop): only a batch the process died in counts. */
+static void try_clear(struct imap_src *s, const struct mbox *mb, uint32_t uidvalidity)
+{
+    char key[300], value[64];
+    snprintf(key, sizeof key, "try:%s", mb->name);
+    snprintf(value, sizeof value, "%" PRIu32 ":0:0:0", uidvalidity);
+    intake_source_cursor_set(s->ctx, key, value);
+}
+
+/* The item of a poison message: where it is, never what it says. */
+static json_t *poison_item(const struct imap_src *s, const struct mbox *mb,
+                           uint32_t uidvalidity, const struct msgref *m)
+{
+    char id[400];
+    snprintf(id, sizeof id, "imap:%s:%" PRIu32 ":%" PRIu32, mb->name, uidvalidity, m->uid);
+    intake_log(INTAKE_LOG_ERROR, "imap_poison_message", "source", s->sec->name, "mailbox",
+               mb->name, "reason", "recorded without its content after repeated failures",
+               NULL);
+    return json_pack("{s:s, s:s, s:s, s:b, s:{s:I, s:b, s:[s]}, s:{s:s, s:I, s:I}}", "id", id,
+                     "channel", "email", "body", "", "public", 0, "email", "size",
+                     (json_int_t)m->size, "oversize", 0, "problems", "poison", "imap",
+                     "mailbox", mb->name, "uidvalidity", (json_int_t)uidvalidity, "uid",
+                     (json_int_t)m->uid);
+}
+
 static enum sync_rc take_new(struct imap_src *s, const struct mbox *mb, const char *key,
                              uint32_t uidvalidity, const struct msgref *msgs, size_t n)
 {
     for (size_t done = 0; done < n;) {
         if (intake_source_stopping(s->ctx))
             return SYNC_OK;
-        size_t k = batch_len(s, msgs + done, n - done);
+        size_t k;
+        bool poison;
+        if (try_plan(s, mb, uidvalidity, msgs + done, n - done, &k, &poison) < 0)
+            return SYNC_TEMP;
         json_t **items = calloc(k, sizeof *items);
-        int r = items ? fetch_batch(s, mb, uidvalidity, msgs + done, k, items)
-                      : MAILIMAP_ERROR_MEMORY;
+        int r = !items ? MAILIMAP_ERROR_MEMORY
+                : poison ? ((items[0] = poison_item(s, mb, uidvalidity, &msgs[done]))
+                                ? MAILIMAP_NO_ERROR : MAILIMAP_ERROR_MEMORY)
+                         : fetch_batch(s, mb, uidvalidity, msgs + done, k, items);
         enum sync_rc rc = r == MAILIMAP_NO_ERROR
                               ? commit_batch(s, mb, key, uidvalidity, msgs + done, k, items)
                           : link_lost(r) ? SYNC_LINK : SYNC_MAILBOX;
         for (size_t i = 0; items && i < k; i++)
             json_decref(items[i]);
         free(items);
-        if (rc != SYNC_OK)
+        if (rc != SYNC_OK) {
+            try_clear(s, mb, uidvalidity);
             return rc;
+        }
         done += k;
     }
     return SYNC_OK;
@@ -752,7 +837,8 @@ static int imap_run(intake_source_ctx *ctx)
         if (rc == SYNC_TEMP)
             intake_source_sleep(ctx, backoff(failures++, s.poll, &seed));
         if (rc == SYNC_LINK || (rc == SYNC_OK && wait_round(&s) < 0)) {
-            intake_source_state(ctx, "error", "the connection to the server broke");
+            if (!intake_source_stopping(ctx))
+                intake_source_state(ctx, "error", "the connection to the server broke");
             disconnect(&s);
         }
     }

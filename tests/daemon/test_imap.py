@@ -209,6 +209,44 @@ class Fetching(ImapCase):
         self.assertNotIn(MARKER, first["body"])
         self.assertEqual(first["subject"], "Complaint 1")
 
+    def uidvalidity(self, box="INBOX"):
+        c = self.dv.client(USER)
+        c.select(box)
+        uv = int(c.response("UIDVALIDITY")[1][0])
+        c.logout()
+        return uv
+
+    def crashed_before(self, mark):
+        """Leaves the spool as a daemon that died while fetching would: a "try" mark."""
+        r = self.gw.submit("mta", {"id": "first", "channel": "email", "body": "x"})
+        self.assertEqual(r.returncode, 0, r.stderr)  # the spool now exists
+        with self.gw.db() as db:
+            db.execute("INSERT INTO cursors VALUES('box', 'try:INBOX', ?)", (mark,))
+
+    def test_a_message_that_keeps_killing_the_fetch_is_recorded_as_poison(self):
+        self.append(message(1), message(2), message(3))
+        self.gateway(imap_source(self.dv.imap_port))
+        # Two batches begun at UID 1 (spanning 1..2) never finished.
+        self.crashed_before("%d:1:2:2" % self.uidvalidity())
+        self.run_until_idle()
+        got = {it["imap"]["uid"]: it for _, it, _ in self.items()}
+        self.assertEqual(sorted(got), [1, 2, 3])
+        self.assertEqual(got[1]["email"]["problems"], ["poison"])
+        self.assertEqual(got[1]["body"], "")
+        self.assertIn(MARKER, got[2]["body"])
+        self.assertIn(MARKER, got[3]["body"])
+        self.assertEqual(len(self.gw.events("imap_poison_message")), 1)
+
+    def test_one_unfinished_batch_is_retried_one_message_at_a_time(self):
+        self.append(message(1), message(2), message(3))
+        self.gateway(imap_source(self.dv.imap_port))
+        self.crashed_before("%d:1:3:1" % self.uidvalidity())
+        self.run_until_idle()
+        got = [it for _, it, _ in self.items()]
+        self.assertEqual(len(got), 3)
+        self.assertTrue(all(MARKER in it["body"] for it in got))
+        self.assertEqual(self.gw.events("imap_poison_message"), [])
+
     def test_missing_mailbox_does_not_stop_the_others(self):
         port = free_port()
         self.append(message(1))
