@@ -86,6 +86,7 @@ struct daemon {
     intake_status *status;
     intake_calendar *calendar;
     struct intake_policy policy;
+    struct intake_routing routing; /* [routing], strings borrowed from cfg */
     enum intake_redact_mode redact; /* [privacy] */
     bool keep_original;
     intake_monitor *httpd;
@@ -348,7 +349,7 @@ static void *processor_main(void *arg)
     struct daemon *d = arg;
     intake_spool *sp = open_spool(d, -1);
     struct intake_processor_conf pc = {d->calendar, &d->policy, d->sink_names, d->nsinks,
-                                       d->redact, d->keep_original};
+                                       d->redact, d->keep_original, &d->routing};
     intake_processor *p = sp ? intake_processor_new(&pc, d->rules.rs, d->rules.rd) : NULL;
     if (p)
         processor_loop(d, p, sp);
@@ -519,6 +520,9 @@ static void read_policy(const struct intake_section *pol, struct intake_policy *
     p->stage2_days = (int)intake_config_get_int(pol, "stage2_days", 20);
     p->mp_acknowledge_days = (int)intake_config_get_int(pol, "mp_acknowledge_days", 5);
     p->mp_respond_days = (int)intake_config_get_int(pol, "mp_respond_days", 10);
+    p->ombudsman_days = (int)intake_config_get_int(pol, "ombudsman_days", 10);
+    p->damp_mould_days = (int)intake_config_get_int(pol, "damp_mould_days", 10);
+    p->emergency_hours = (int)intake_config_get_int(pol, "emergency_hours", 24);
     const char *from = intake_config_get(pol, "respond_from");
     p->respond_from_receipt = from && strcmp(from, "receipt") == 0;
 }
@@ -527,6 +531,7 @@ static int setup_calendar(struct daemon *d)
 {
     const struct intake_section *pol = intake_config_section(d->cfg, "policy", NULL);
     read_policy(pol, &d->policy);
+    intake_routing_read(intake_config_section(d->cfg, "routing", NULL), &d->routing);
     char *path = intake_config_get_rules_path(d->cfg, pol, "calendar");
     intake_diag diag = {0};
     d->calendar = intake_calendar_new();
