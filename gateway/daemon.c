@@ -443,11 +443,33 @@ static int sink_step(struct sink_rt *s, intake_spool *sp, unsigned *seed, double
     return rc ? rc : 1;
 }
 
+/* The sink marks of one sink thread: its spool handle and the sink's name. */
+struct marks_ctx {
+    intake_spool *sp;
+    const char *sink;
+};
+
+static int marks_get(void *ctx, const char *key, double *at)
+{
+    struct marks_ctx *m = ctx;
+    return intake_spool_mark_get(m->sp, m->sink, key, at) ? -1 : 0;
+}
+
+static int marks_set(void *ctx, const char *key, double at)
+{
+    struct marks_ctx *m = ctx;
+    return intake_spool_mark_set(m->sp, m->sink, key, at) ? -1 : 0;
+}
+
 static void *sink_main(void *arg)
 {
     struct sink_rt *s = arg;
     intake_spool *sp = open_spool(s->d, s->part);
     unsigned seed = random_seed();
+    struct marks_ctx mctx = {sp, s->sec->name};
+    struct intake_sink_marks marks = {&mctx, marks_get, marks_set};
+    if (sp && s->type->attach)
+        s->type->attach(s->state, &marks);
     if (sp)
         intake_status_set(s->d->status, s->part, "ok", NULL);
     while (sp && !stopping(s->d)) {
@@ -463,6 +485,8 @@ static void *sink_main(void *arg)
             wait = fmin(wait, next_due - intake_time_now());
         wait_for(s->d, wait);
     }
+    if (sp && s->type->attach)
+        s->type->attach(s->state, NULL);
     intake_spool_close(sp);
     return NULL;
 }
