@@ -169,6 +169,8 @@ json_t *intake_record_build(intake_recorder *r, const struct intake_record_in *i
     json_t *rec = record_core(r, in);
     if (rec)
         json_object_set_new(rec, "route", in->route ? json_string(in->route) : json_null());
+    if (rec && !json_object_get(rec, "automated")) /* the e-mail contract: reason or null */
+        json_object_set_new(rec, "automated", str_or_null(in->item, "automated"));
     if (rec && in->original_text)
         json_object_set_new(rec, "original_text", json_string(in->original_text));
     return rec;

@@ -219,18 +219,18 @@ static int append_str(intake_buf *b, const char *s)
     return intake_buf_append(b, s, strlen(s));
 }
 
-/* Appends text as RFC 2047 "B" encoded words of at most 75 characters, folded with
- * CRLF SP between them. */
-static int append_encoded_words(intake_buf *b, const char *s, size_t len)
+/* Appends text as RFC 2047 "B" encoded words, folded with CRLF SP between them: the
+ * first word fits in `first` characters (what is left of its line), later ones in 75. */
+static int append_encoded_words(intake_buf *b, const char *s, size_t len, size_t first)
 {
     static const char b64[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     int rc = 0;
-    for (bool first = true; rc == 0 && len > 0; first = false) {
-        size_t n = utf8_cut(s, len, 45); /* 45 bytes: 60 base64 characters */
-        char word[80];
-        size_t w = 0;
-        w += (size_t)snprintf(word, sizeof word, "%s=?UTF-8?B?", first ? "" : "\r\n ");
+    for (bool start = true; rc == 0 && len > 0; start = false) {
+        size_t room = start ? (first > 24 ? first : 24) : 75;
+        size_t n = utf8_cut(s, len, (room - 12) / 4 * 3); /* 12: "=?UTF-8?B?" "?=" */
+        char word[96];
+        size_t w = (size_t)snprintf(word, sizeof word, "%s=?UTF-8?B?", start ? "" : "\r\n ");
         for (size_t i = 0; i < n; i += 3) {
             unsigned v = (unsigned char)s[i] << 16;
             if (i + 1 < n)
@@ -275,7 +275,8 @@ static int header_text(intake_buf *b, const char *name, const char *value)
     if (rc == 0)
         rc = append_str(b, ": ");
     if (rc == 0)
-        rc = is_plain_ascii(v) ? append_str(b, v) : append_encoded_words(b, v, strlen(v));
+        rc = is_plain_ascii(v) ? append_str(b, v)
+                               : append_encoded_words(b, v, strlen(v), 76 - strlen(name) - 2);
     if (rc == 0)
         rc = append_str(b, "\r\n");
     free(v);
@@ -307,12 +308,12 @@ static int header_from(intake_buf *b, const char *name, const char *addr)
                 rc = intake_buf_append(b, p, 1);
         }
         if (rc == 0)
-            rc = append_str(b, "\" ");
+            rc = append_str(b, "\"");
     } else if (rc == 0 && v) {
-        rc = append_encoded_words(b, v, strlen(v));
-        if (rc == 0)
-            rc = append_str(b, " ");
+        rc = append_encoded_words(b, v, strlen(v), 76 - strlen("From: "));
     }
+    if (rc == 0 && v) /* the address on its own folded line keeps lines short */
+        rc = append_str(b, "\r\n ");
     if (rc == 0)
         rc = intake_buf_append(b, "<", 1);
     if (rc == 0)

@@ -16,10 +16,12 @@ stdin closes, so the server never outlives the test.
 import argparse
 import asyncio
 import json
+import logging
 import os
 import ssl
 import sys
 import threading
+import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
@@ -85,7 +87,11 @@ def main():
     ap.add_argument("--tempfail", action="append", default=[])
     ap.add_argument("--reject", action="append", default=[])
     ap.add_argument("--watch-stdin", action="store_true")
+    ap.add_argument("--debug", action="store_true", help="log the SMTP dialogue on stderr")
     a = ap.parse_args()
+    warnings.simplefilter("ignore")  # aiosmtpd's own deprecation notices
+    logging.basicConfig(stream=sys.stderr)
+    logging.getLogger("mail.log").setLevel(logging.DEBUG if a.debug else logging.CRITICAL)
     os.makedirs(a.out, exist_ok=True)
 
     tls = None
