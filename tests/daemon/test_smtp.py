@@ -143,7 +143,8 @@ def email_item(source_id, body=COMPLAINT, sender=RESIDENT, subject="Leak still n
 # England and Wales bank holidays around the test's dates, typed in here from the
 # government's list (not read from rules/calendars), so the check is independent.
 HOLIDAYS = {datetime.date(2025, 12, 25), datetime.date(2025, 12, 26),
-            datetime.date(2026, 1, 1)}
+            datetime.date(2026, 1, 1), datetime.date(2026, 4, 3), datetime.date(2026, 4, 6),
+            datetime.date(2026, 5, 4), datetime.date(2026, 5, 25)}
 
 
 def add_working_days(day, n):
@@ -287,6 +288,37 @@ class Acknowledgement(SmtpCase):
         for line in m["data"].split("\r\n"):
             self.assertLessEqual(len(line), 78)
         self.assert_logs_hold_no_addresses()
+
+    def test_stage2_and_mp_enquiry_use_their_clocks(self):
+        self.gw.start()
+        # Received Friday 3 April 2026 (Good Friday): counting starts Tuesday 7 April.
+        received = datetime.date(2026, 4, 3)
+        s2 = self.submit(email_item(
+            "s2", subject="Escalation", received_at="2026-04-03T09:00:00Z",
+            body="I am not happy with your stage 1 response to my complaint about the "
+                 "repairs and I want to escalate it to stage 2."))
+        mp = self.submit(email_item(
+            "mp", subject="Constituent enquiry", sender="jane.smith.mp@parliament.example",
+            received_at="2026-04-03T09:00:00Z",
+            body="I am writing on behalf of my constituent who has complained to me that "
+                 "her repair has not been done. Please could you look into this. Yours "
+                 "sincerely, Jane Smith MP"))
+        self.wait_state(s2, "done")
+        self.wait_state(mp, "done")
+        ack_by = add_working_days(received, 5)
+        self.assertEqual(self.record(s2)["deadlines"]["respond_by"],
+                         add_working_days(ack_by, 20).isoformat())
+        self.assertEqual(self.record(mp)["category"], "mp_enquiry")
+        self.assertEqual(self.record(mp)["deadlines"]["respond_by"],
+                         add_working_days(ack_by, 10).isoformat())
+        bodies = {m["rcpt_tos"][0]: email.message_from_string(
+            m["data"], policy=email.policy.default).get_content() for m in self.peer.mails()}
+        self.assertEqual(len(bodies), 2)
+        self.assertIn("a request to take your complaint to stage 2", bodies[RESIDENT])
+        self.assertIn(words(add_working_days(ack_by, 20)), bodies[RESIDENT])
+        mp_body = bodies["jane.smith.mp@parliament.example"]
+        self.assertIn("an enquiry from an MP or councillor", mp_body)
+        self.assertIn(words(add_working_days(ack_by, 10)), mp_body)
 
     def test_suppression_rules(self):
         self.gw.start()
