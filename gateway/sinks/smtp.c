@@ -858,7 +858,7 @@ static char *ack_message(const struct smtp_sink *s, const json_t *rec, const cha
 static char *notify_message(const struct smtp_sink *s, const json_t *rec,
                             const char *record_id)
 {
-    char flags[256] = "", mid[300], subject[200];
+    char flags[256] = "", mid[300], subject[400];
     size_t i, used = 0;
     const json_t *v;
     json_array_foreach(json_object_get(rec, "flags"), i, v) {
