@@ -129,7 +129,8 @@ static json_t *build(intake_processor *p, const struct intake_claim *c, const in
                      const intake_verdict *v, const struct intake_deadlines *dl)
 {
     struct intake_record_in in = {c->record_id, c->source, c->received_at, c->item_json,
-                                  p->rs, v, dl, p->conf.policy->name, NULL, NULL, NULL};
+                                  p->rs, v, dl, p->conf.policy->name, NULL, NULL, NULL,
+                                  intake_route_pick(p->conf.routing, v->category, v->flags)};
     json_t *spans = NULL;
     if (redacts(p, m)) {
         if (!(spans = redact(p, c->item_json, m)))

@@ -8,6 +8,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "intake/timefmt.h"
+
 /* A case reference written in the text: "case ref: HC-123456", "complaint no. 20481". */
 static const char case_ref_pattern[] =
     "\\b(?:case|complaint|ticket|incident|enquiry|ref|reference)"
@@ -102,11 +104,26 @@ static json_t *day_or_null(intake_day d)
     return d == INTAKE_NO_DAY ? json_null() : json_string(intake_day_format(d, buf));
 }
 
+/* received_at + hours as RFC 3339 UTC, or null (no clock, or received_at unreadable). */
+static json_t *hours_after(const char *received_at, int hours)
+{
+    double t;
+    char buf[INTAKE_RFC3339_LEN];
+    if (hours <= 0 || !received_at || intake_time_parse(received_at, &t) < 0)
+        return json_null();
+    return json_string(intake_time_format(t + 3600.0 * hours, buf));
+}
+
 static json_t *deadlines(const struct intake_record_in *in)
 {
-    return json_pack("{s:o, s:o, s:s?}", "acknowledge_by",
-                     day_or_null(in->deadlines->acknowledge_by), "respond_by",
-                     day_or_null(in->deadlines->respond_by), "policy", in->policy);
+    const struct intake_deadlines *dl = in->deadlines;
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:s?}",
+                     "acknowledge_by", day_or_null(dl->acknowledge_by),
+                     "respond_by", day_or_null(dl->respond_by),
+                     "investigate_by", day_or_null(dl->investigate_by),
+                     "ombudsman_respond_by", day_or_null(dl->ombudsman_respond_by),
+                     "emergency_by", hours_after(in->received_at, dl->emergency_hours),
+                     "policy", in->policy);
 }
 
 /* The first case reference in the text, or null. */
@@ -150,6 +167,10 @@ static json_t *record_core(intake_recorder *r, const struct intake_record_in *in
 json_t *intake_record_build(intake_recorder *r, const struct intake_record_in *in)
 {
     json_t *rec = record_core(r, in);
+    if (rec)
+        json_object_set_new(rec, "route", in->route ? json_string(in->route) : json_null());
+    if (rec && !json_object_get(rec, "automated")) /* the e-mail contract: reason or null */
+        json_object_set_new(rec, "automated", str_or_null(in->item, "automated"));
     if (rec && in->original_text)
         json_object_set_new(rec, "original_text", json_string(in->original_text));
     return rec;

@@ -188,7 +188,7 @@ static void loads_the_design_example(void **state)
     }
     assert_int_equal(sources, 2);
     assert_int_equal(sinks, 2);
-    assert_int_equal(cfg->nsections, 10); /* 4 named, 6 core (missing ones added) */
+    assert_int_equal(cfg->nsections, 11); /* 4 named, 7 core (missing ones added) */
     intake_config_free(cfg);
     unsetenv("INTAKE_TEST_CRM_TOKEN");
 }
