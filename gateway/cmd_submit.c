@@ -1,7 +1,9 @@
 /*
- * `intake submit --config FILE --source NAME`: stores one item read from stdin in the
- * spool. Exit 0 only once the item is committed (or was already there), 75 (EX_TEMPFAIL)
- * when a retry later may work, 65 (EX_DATAERR) for input that can never be accepted.
+ * `intake submit --config FILE --source NAME [--format json|eml]`: stores one item read
+ * from stdin in the spool: a JSON item, or with --format eml an RFC 5322 message made an
+ * item by the MIME parser (include/intake/mime.h). Exit 0 only once the item is committed
+ * (or was already there), 75 (EX_TEMPFAIL) when a retry later may work, 65 (EX_DATAERR)
+ * for input that can never be accepted.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "commands.h"
 #include "daemon.h"
 #include "intake/config.h"
+#include "intake/mime.h"
 #include "intake/source.h"
 #include "intake/spool.h"
 
@@ -20,11 +23,15 @@
 #define READ_TIMEOUT 300 /* seconds a writer may take to give us the whole item */
 
 static const char usage[] =
-    "usage: intake submit --config FILE --source NAME\n"
+    "usage: intake submit --config FILE --source NAME [--format json|eml]\n"
     "\n"
     "Reads one item (a JSON object: id, channel, subject, body, from, public) from stdin\n"
     "and stores it in the spool for the daemon to classify and deliver. The item's id is\n"
     "its source_id: submitting it again changes nothing.\n"
+    "\n"
+    "--format eml reads an RFC 5322 e-mail message instead (from an MTA pipe) and makes\n"
+    "it an item with the MIME parser; its id is the Message-ID. A message larger than\n"
+    "max_size is stored from its header only, marked oversize.\n"
     "\n"
     "Exit status: 0 stored (or already stored); 65 the input can never be accepted;\n"
     "75 temporary failure (spool busy, disk full, bad configuration): try again later.\n";
@@ -72,6 +79,7 @@ static int read_stdin(size_t max, char **out, size_t *len)
 
 struct submit_args {
     const char *config, *source;
+    bool eml; /* --format eml */
 };
 
 static int parse_args(int argc, char **argv, struct submit_args *a)
@@ -85,6 +93,9 @@ static int parse_args(int argc, char **argv, struct submit_args *a)
             a->config = argv[++i];
         } else if (!strcmp(argv[i], "--source") && i + 1 < argc) {
             a->source = argv[++i];
+        } else if (!strcmp(argv[i], "--format") && i + 1 < argc &&
+                   (!strcmp(argv[i + 1], "json") || !strcmp(argv[i + 1], "eml"))) {
+            a->eml = !strcmp(argv[++i], "eml");
         } else {
             fprintf(stderr, "intake submit: unexpected argument '%s'\n\n%s", argv[i], usage);
             return -1;
@@ -134,29 +145,110 @@ static const struct intake_section *pipe_section(const intake_config *cfg, const
     return NULL;
 }
 
-static int submit(const intake_config *cfg, const char *name)
+/* Reads an e-mail message from stdin: its first max bytes into a new buffer (*len of
+ * them), the rest only counted (*total is the full size). Returns 0, or -1 on a read
+ * error or out of memory. */
+static int read_message_bounded(size_t max, char **out, size_t *len, size_t *total)
 {
-    const struct intake_section *sec = pipe_section(cfg, name);
-    if (!sec)
-        return EX_TEMPFAIL;
+    size_t cap = max < 65536 ? max : 65536, n = 0, extra = 0;
+    char *buf = malloc(cap + 1), scratch[16384];
+    while (buf) {
+        if (n == cap && cap < max) {
+            size_t grown = cap * 2 < max ? cap * 2 : max;
+            char *nb = realloc(buf, grown + 1);
+            if (!nb)
+                break;
+            buf = nb;
+            cap = grown;
+        }
+        size_t got = n < cap ? fread(buf + n, 1, cap - n, stdin)
+                             : fread(scratch, 1, sizeof scratch, stdin);
+        *(n < cap ? &n : &extra) += got;
+        if (got == 0) {
+            if (ferror(stdin))
+                break;
+            *out = buf;
+            *len = n;
+            *total = n + extra;
+            return 0;
+        }
+    }
+    free(buf);
+    return -1;
+}
+
+/* The length of the header block at the start of a message (up to its blank line). */
+static size_t header_length(const char *raw, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++)
+        if (raw[i] == '\n' && (raw[i + 1] == '\n' || (raw[i + 1] == '\r' && i + 2 < len &&
+                                                      raw[i + 2] == '\n')))
+            return i + 1;
+    return len;
+}
+
+/* The item of an e-mail message on stdin (the MIME parser's); NULL with the exit status
+ * in *rc. */
+static json_t *eml_item(size_t max, int *rc)
+{
+    struct intake_mime_opts o = INTAKE_MIME_OPTS_DEFAULT;
+    char *raw = NULL, err[128] = "out of memory";
+    size_t len = 0, total = 0;
+    int r = read_message_bounded(max, &raw, &len, &total);
+    alarm(0);
+    if (r != 0) {
+        fprintf(stderr, "intake submit: cannot read stdin\n");
+        *rc = EX_TEMPFAIL;
+        return NULL;
+    }
+    json_t *item = total > len ? intake_mime_parse_oversize(raw, header_length(raw, len), total,
+                                                            &o, err, sizeof err)
+                               : intake_mime_parse(raw, len, &o, err, sizeof err);
+    free(raw);
+    const char *why = item ? intake_spool_item_invalid(item) : err;
+    if (!item || why) {
+        fprintf(stderr, "intake submit: the message cannot be accepted: %s\n", why);
+        *rc = strcmp(why, "out of memory") == 0 ? EX_TEMPFAIL : EX_DATAERR;
+        json_decref(item);
+        return NULL;
+    }
+    return item;
+}
+
+/* The item of a JSON object on stdin; NULL with the exit status in *rc. */
+static json_t *json_item(const struct intake_section *sec, size_t max, int *rc)
+{
     char *text = NULL;
     size_t len = 0;
-    size_t max = (size_t)intake_config_get_int(sec, "max_size", 8388608);
     int r = read_stdin(max, &text, &len);
     alarm(0); /* the read is done; the spool's own busy timeout bounds the commit */
     if (r != 0) {
         fprintf(stderr, "intake submit: %s\n",
                 r > 0 ? "the item is larger than max_size" : "cannot read stdin");
-        return r > 0 ? EX_DATAERR : EX_TEMPFAIL;
+        *rc = r > 0 ? EX_DATAERR : EX_TEMPFAIL;
+        return NULL;
     }
     const char *why = NULL;
     json_t *item = intake_item_parse(text, len, sec, &why);
     free(text);
     if (!item) {
         fprintf(stderr, "intake submit: the item cannot be accepted: %s\n", why);
-        return EX_DATAERR;
+        *rc = EX_DATAERR;
     }
-    int rc = store(cfg, name, item);
+    return item;
+}
+
+static int submit(const intake_config *cfg, const char *name, bool eml)
+{
+    const struct intake_section *sec = pipe_section(cfg, name);
+    if (!sec)
+        return EX_TEMPFAIL;
+    size_t max = (size_t)intake_config_get_int(sec, "max_size", 8388608);
+    int rc = 0;
+    json_t *item = eml ? eml_item(max, &rc) : json_item(sec, max, &rc);
+    if (!item)
+        return rc;
+    rc = store(cfg, name, item);
     json_decref(item);
     return rc;
 }
@@ -174,7 +266,7 @@ int cmd_submit(int argc, char **argv)
         print_diag(&diag);
         return EX_TEMPFAIL;
     }
-    int rc = submit(cfg, a.source);
+    int rc = submit(cfg, a.source, a.eml);
     intake_config_free(cfg);
     return rc;
 }

@@ -29,6 +29,7 @@
 
 #include <ini.h>
 
+#include "intake/record.h"
 #include "intake/sink.h"
 #include "intake/source.h"
 
@@ -71,6 +72,9 @@ static const struct intake_option rules_options[] = {
     {.name = "path", .type = INTAKE_OPT_PATH,
      .description = "the rules folder; default: $INTAKE_RULES_DIR, else the rules/ folder "
                     "intake was built with"},
+    {.name = "case_reference", .type = INTAKE_OPT_STRING, .def = INTAKE_CASE_REFERENCE_DEFAULT,
+     .description = "PCRE2 pattern (caseless) finding a case reference in the subject, else "
+                    "the text; the reference is its one capturing group, or the whole match"},
     {.name = NULL},
 };
 
@@ -366,6 +370,7 @@ typedef int (*plugin_check)(const intake_config *cfg, const struct intake_sectio
                             intake_diag *diag);
 
 static void check_policy(struct loader *ld, const struct intake_section *s);
+static void check_rules(struct loader *ld, const struct intake_section *s);
 
 static const struct core_kind {
     const char *kind;
@@ -374,7 +379,7 @@ static const struct core_kind {
 } core_kinds[] = {
     {"spool", spool_options, NULL},
     {"http", http_options, NULL},
-    {"rules", rules_options, NULL},
+    {"rules", rules_options, check_rules},
     {"policy", policy_options, check_policy},
     {"privacy", privacy_options, NULL},
     {"routing", routing_options, NULL},
@@ -920,6 +925,17 @@ static void check_policy(struct loader *ld, const struct intake_section *s)
         more = p[n] == ',';
         p += n + more;
     }
+}
+
+/* [rules] case_reference compiles and has at most one capturing group. */
+static void check_rules(struct loader *ld, const struct intake_section *s)
+{
+    const struct intake_kv *kv = find_kv(s, "case_reference");
+    char err[256];
+    intake_recorder *r = kv ? intake_recorder_new_with(kv->value, err, sizeof err) : NULL;
+    if (kv && !r)
+        report(ld, kv->line, "bad 'case_reference' in [rules]: %s", err);
+    intake_recorder_free(r);
 }
 
 /* [sink] retry_min_delay <= retry_max_delay. */

@@ -368,7 +368,10 @@ static void *processor_main(void *arg)
     struct daemon *d = arg;
     intake_spool *sp = open_spool(d, -1);
     struct intake_processor_conf pc = {d->calendar, &d->policy, d->sink_names, d->nsinks,
-                                       d->redact, d->keep_original, &d->routing};
+                                       d->redact, d->keep_original, &d->routing,
+                                       intake_config_get(intake_config_section(d->cfg, "rules",
+                                                                               NULL),
+                                                         "case_reference")};
     intake_processor *p = sp ? intake_processor_new(&pc, d->rules.rs, d->rules.rd) : NULL;
     if (p)
         processor_loop(d, p, sp);

@@ -25,7 +25,7 @@ intake_processor *intake_processor_new(const struct intake_processor_conf *conf,
     if (!p)
         return NULL;
     p->conf = *conf;
-    p->recorder = intake_recorder_new();
+    p->recorder = intake_recorder_new_with(conf->case_reference, NULL, 0);
     if (!p->recorder || intake_processor_set_rules(p, rs, rd) < 0) {
         intake_processor_free(p);
         return NULL;
@@ -124,13 +124,21 @@ static json_t *redact(intake_processor *p, const json_t *item, const intake_mess
     return a;
 }
 
+/* Why the item is an automated message (an auto-reply, bounce, list mail: the MIME
+ * parser's "automated"), or NULL. */
+static const char *automated_reason(const json_t *item)
+{
+    return json_string_value(json_object_get(item, "automated"));
+}
+
 /* Builds the record of a classified item: redacted text and spans when redaction applies. */
 static json_t *build(intake_processor *p, const struct intake_claim *c, const intake_message *m,
                      const intake_verdict *v, const struct intake_deadlines *dl)
 {
     struct intake_record_in in = {c->record_id, c->source, c->received_at, c->item_json,
                                   p->rs, v, dl, p->conf.policy->name, NULL, NULL, NULL,
-                                  intake_route_pick(p->conf.routing, v->category, v->flags)};
+                                  intake_route_pick(p->conf.routing, v->category, v->flags),
+                                  automated_reason(c->item_json)};
     json_t *spans = NULL;
     if (redacts(p, m)) {
         if (!(spans = redact(p, c->item_json, m)))
@@ -153,6 +161,10 @@ static int process(intake_processor *p, intake_spool *sp, const struct intake_cl
     item_message(c->item_json, &m);
     if (intake_classify(p->scanner, &m, &v) < 0)
         return INTAKE_SPOOL_TEMP; /* out of memory: the next claim counts another try */
+    if (automated_reason(c->item_json)) { /* recorded, as "other", never acknowledged */
+        v.category = INTAKE_CAT_OTHER;
+        v.mp_underlying = -1;
+    }
     deadlines_of(p, c->received_at, &v, &dl);
     json_t *rec = build(p, c, &m, &v, &dl);
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;

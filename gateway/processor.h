@@ -23,6 +23,7 @@ struct intake_processor_conf {
     enum intake_redact_mode redact; /* whose text is redacted ([privacy] redact) */
     bool keep_original;             /* [privacy] keep_original */
     const struct intake_routing *routing; /* [routing]; NULL: no routes */
+    const char *case_reference;     /* [rules] case_reference; NULL: the default */
 };
 
 typedef struct intake_processor intake_processor;

@@ -10,12 +10,6 @@
 
 #include "intake/timefmt.h"
 
-/* A case reference written in the text: "case ref: HC-123456", "complaint no. 20481". */
-static const char case_ref_pattern[] =
-    "\\b(?:case|complaint|ticket|incident|enquiry|ref|reference)"
-    "(?:\\s+(?:no\\.?|number|ref(?:erence)?|id))?\\s*[:#]?\\s*"
-    "((?:[A-Z]{1,5}[-/]?)?[0-9]{4,12})\\b";
-
 #define CASE_REF_SCAN_MAX (64u * 1024) /* only the start of a long text is searched */
 
 struct intake_recorder {
@@ -25,15 +19,40 @@ struct intake_recorder {
 
 intake_recorder *intake_recorder_new(void)
 {
+    return intake_recorder_new_with(NULL, NULL, 0);
+}
+
+static void set_err(char *err, size_t errlen, const char *msg)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
+}
+
+intake_recorder *intake_recorder_new_with(const char *pattern, char *err, size_t errlen)
+{
     intake_recorder *r = calloc(1, sizeof *r);
-    int err;
+    int code;
+    uint32_t groups = 0;
     PCRE2_SIZE off;
     if (!r)
-        return NULL;
-    r->case_ref = pcre2_compile((PCRE2_SPTR)case_ref_pattern, PCRE2_ZERO_TERMINATED,
-                                PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err,
+        return set_err(err, errlen, "out of memory"), NULL;
+    r->case_ref = pcre2_compile((PCRE2_SPTR)(pattern ? pattern : INTAKE_CASE_REFERENCE_DEFAULT),
+                                PCRE2_ZERO_TERMINATED,
+                                PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code,
                                 &off, NULL);
-    r->md = r->case_ref ? pcre2_match_data_create_from_pattern(r->case_ref, NULL) : NULL;
+    if (!r->case_ref) {
+        char msg[160];
+        pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof msg);
+        if (err && errlen)
+            snprintf(err, errlen, "the pattern does not compile at offset %zu: %s", (size_t)off,
+                     msg);
+    } else if (pcre2_pattern_info(r->case_ref, PCRE2_INFO_CAPTURECOUNT, &groups) == 0 &&
+               groups > 1) {
+        set_err(err, errlen, "the pattern has more than one capturing group: use (?:...) "
+                             "for the others");
+    } else if (!(r->md = pcre2_match_data_create_from_pattern(r->case_ref, NULL))) {
+        set_err(err, errlen, "out of memory");
+    }
     if (!r->md) {
         intake_recorder_free(r);
         return NULL;
@@ -90,11 +109,15 @@ static json_t *flag_array(uint32_t flags)
     return a;
 }
 
-static json_t *rule_array(const intake_ruleset *rs, const intake_verdict *v)
+/* The rules that fired, and "automated" when that decided the category. */
+static json_t *rule_array(const intake_ruleset *rs, const intake_verdict *v,
+                          const char *automated)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < v->nfired; i++)
         json_array_append_new(a, json_string(intake_rule_name(rs, v->fired[i])));
+    if (a && automated)
+        json_array_append_new(a, json_string("automated"));
     return a;
 }
 
@@ -126,27 +149,34 @@ static json_t *deadlines(const struct intake_record_in *in)
                      "policy", in->policy);
 }
 
-/* The first case reference in the text, or null. */
+/* The first case reference in the text (its capturing group, else the whole match), or
+ * NULL. */
 static json_t *case_reference(intake_recorder *r, const char *text)
 {
-    size_t len = strlen(text);
+    size_t len = text ? strlen(text) : 0;
     if (len > CASE_REF_SCAN_MAX)
         len = CASE_REF_SCAN_MAX;
-    int rc = pcre2_match(r->case_ref, (PCRE2_SPTR)text, len, 0, 0, r->md, NULL);
-    if (rc < 2)
-        return json_null();
+    int rc = text ? pcre2_match(r->case_ref, (PCRE2_SPTR)text, len, 0, 0, r->md, NULL) : -1;
+    if (rc < 1)
+        return NULL;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
-    return json_stringn(text + ov[2], ov[3] - ov[2]);
+    int g = rc >= 2 && ov[2] != PCRE2_UNSET ? 1 : 0;
+    return json_stringn(text + ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
 }
 
 /* Thread: the item's own "thread" object (message ids from e-mail, a conversation id
- * from chat) plus the case reference found in the text. */
+ * from chat) plus the case reference found in the subject, else in the text. */
 static json_t *thread(intake_recorder *r, const json_t *item, const char *text)
 {
     const json_t *given = json_object_get(item, "thread");
     json_t *t = json_is_object(given) ? json_deep_copy(given) : json_object();
+    json_t *ref = case_reference(r, json_string_value(json_object_get(item, "subject")));
+    if (!ref)
+        ref = case_reference(r, text);
     if (t)
-        json_object_set_new(t, "case_reference", case_reference(r, text));
+        json_object_set_new(t, "case_reference", ref ? ref : json_null());
+    else
+        json_decref(ref);
     return t;
 }
 
@@ -169,8 +199,11 @@ json_t *intake_record_build(intake_recorder *r, const struct intake_record_in *i
     json_t *rec = record_core(r, in);
     if (rec)
         json_object_set_new(rec, "route", in->route ? json_string(in->route) : json_null());
-    if (rec && !json_object_get(rec, "automated")) /* the e-mail contract: reason or null */
-        json_object_set_new(rec, "automated", str_or_null(in->item, "automated"));
+    if (rec && json_object_set_new(rec, "automated", in->automated ? json_string(in->automated)
+                                                                   : json_null()) < 0) {
+        json_decref(rec);
+        return NULL;
+    }
     if (rec && in->original_text)
         json_object_set_new(rec, "original_text", json_string(in->original_text));
     return rec;
@@ -196,6 +229,6 @@ static json_t *record_core(intake_recorder *r, const struct intake_record_in *in
         "mp_underlying", v->mp_underlying >= 0 ? json_string(category_name(v->mp_underlying))
                                                : json_null(),
         "flags", flag_array(v->flags), "confidence", v->confidence,
-        "rules", rule_array(in->rs, v), "deadlines", deadlines(in),
+        "rules", rule_array(in->rs, v, in->automated), "deadlines", deadlines(in),
         "thread", thread(r, item, text), "attachments", attachments(item));
 }

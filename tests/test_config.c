@@ -441,6 +441,17 @@ static void reports_bad_closures(void **state)
     expect_error("[policy]\nclosures = 1900-02-29\n", 2, "bad date");
 }
 
+static void reports_bad_case_reference(void **state)
+{
+    (void)state;
+    expect_error("[rules]\ncase_reference = (CMP-\\d+\n", 2,
+                 "bad 'case_reference' in [rules]: the pattern does not compile");
+    expect_error("[rules]\n\ncase_reference = (CMP)-(\\d+)\n", 3,
+                 "more than one capturing group");
+    intake_config_free(load_text_ok("[rules]\ncase_reference = \\b(?:CMP|CAS)-\\d{4,}\\b\n"));
+    intake_config_free(load_text_ok("[rules]\ncase_reference = ref (\\d+)\n"));
+}
+
 static void reports_unknown_keys_and_sections(void **state)
 {
     (void)state;
@@ -765,6 +776,7 @@ int main(void)
         cmocka_unit_test(reports_environment_problems),
         cmocka_unit_test(reports_bad_values),
         cmocka_unit_test(reports_bad_closures),
+        cmocka_unit_test(reports_bad_case_reference),
         cmocka_unit_test(reports_unknown_keys_and_sections),
         cmocka_unit_test(reports_types),
         cmocka_unit_test(reports_missing_required_keys),

@@ -11,9 +11,11 @@
  * the files behind it keep flowing; a temporary spool failure leaves the file where it is
  * for the next poll.
  *
- * Files hold JSON items (the `intake classify` shape). An item without "id" takes the
- * file's name (up to a Maildir ':' flag suffix) as its source_id, so a re-delivered file
- * is a no-op. RFC 5322 messages come with the IMAP source's MIME parser.
+ * Drop-folder files hold JSON items (the `intake classify` shape). An item without "id"
+ * takes the file's name (up to a Maildir ':' flag suffix) as its source_id, so a
+ * re-delivered file is a no-op. Maildir files are RFC 5322 messages, made items by the
+ * MIME parser (include/intake/mime.h; the id is the Message-ID); a Maildir file that
+ * starts with '{' is read as a JSON item.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include "intake/log.h"
+#include "intake/mime.h"
 #include "intake/source.h"
 
 #define MAX_PATH 4096
@@ -141,6 +144,29 @@ static json_t *parse_file(const struct watch *w, const char *text, size_t len,
     return item;
 }
 
+/* Whether a Maildir file holds a JSON item rather than a message. */
+static bool json_file(const char *text, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+        i++;
+    return i < len && text[i] == '{';
+}
+
+/* A Maildir message through the MIME parser. */
+static json_t *parse_message(const char *text, size_t len, const char **why)
+{
+    static const struct intake_mime_opts opts = INTAKE_MIME_OPTS_DEFAULT;
+    char err[128];
+    json_t *item = intake_mime_parse(text, len, &opts, err, sizeof err);
+    *why = item ? intake_spool_item_invalid(item) : "not an e-mail message";
+    if (*why) {
+        json_decref(item);
+        return NULL;
+    }
+    return item;
+}
+
 static void reject(const struct watch *w, const char *dir, const char *name, const char *why)
 {
     intake_log(INTAKE_LOG_WARN, "file_rejected", "source", intake_source_name(w->ctx),
@@ -165,7 +191,8 @@ static int take_file(const struct watch *w, const char *dir, const char *name)
         reject(w, dir, name, "too large, not a regular file or not readable");
     if (r != 0)
         return r > 0 ? 0 : -1;
-    json_t *item = parse_file(w, text, len, name, &why);
+    json_t *item = w->maildir && !json_file(text, len) ? parse_message(text, len, &why)
+                                                       : parse_file(w, text, len, name, &why);
     free(text);
     if (!item)
         return reject(w, dir, name, why), 0;

@@ -19,6 +19,7 @@
 
 #define MARKER_CAP 256
 #define MAX_ID 512 /* the spool's longest source_id */
+#define MAX_TEXT_LIMIT ((size_t)64 << 20) /* max_text above this is taken as this */
 
 static void set_err(char *err, size_t errlen, const char *msg)
 {
@@ -30,7 +31,8 @@ static void set_err(char *err, size_t errlen, const char *msg)
 static size_t marker_cut(const char *raw, size_t len)
 {
     unsigned count = 0;
-    for (const char *p = memchr(raw, '/', len); p; p = memchr(p + 1, '/', len - (size_t)(p + 1 - raw))) {
+    for (const char *p = memchr(raw, '/', len); p;
+         p = memchr(p + 1, '/', len - (size_t)(p + 1 - raw))) {
         size_t at = (size_t)(p - raw);
         size_t word = at >= 9 && strncasecmp(p - 9, "multipart", 9) == 0 ? 9
                       : at >= 7 && strncasecmp(p - 7, "message", 7) == 0 ? 7
@@ -108,26 +110,31 @@ static json_t *finish(json_t *item, json_t *email, const char *reason, json_t *p
 
 static const struct intake_mime_opts defaults = INTAKE_MIME_OPTS_DEFAULT;
 
-json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_opts *o,
-                          char *err, size_t errlen)
+/* The bytes libetpan parses (*n of them): the first cut bytes of raw, with a final line
+ * end added (libetpan drops a last header line without one) in a new copy (*copy, to
+ * free) when needed. NULL when memory runs out. */
+static const char *parse_input(const char *raw, size_t cut, size_t *n, char **copy)
 {
-    struct mailmime *mime = NULL;
-    size_t idx = 0, cut = raw ? marker_cut(raw, len) : 0;
-    o = o ? o : &defaults;
-    if (!raw || len == 0)
-        return set_err(err, errlen, "empty message"), NULL;
-    int rc = mailmime_parse(raw, cut, &idx, &mime);
-    const struct mailimf_fields *f = mime ? mime->mm_data.mm_message.mm_fields : NULL;
-    if (rc != MAILIMF_NO_ERROR || !f || clist_count(f->fld_list) == 0) {
-        set_err(err, errlen, rc == MAILIMF_ERROR_MEMORY ? "out of memory"
-                                                         : "not a message: no header fields");
-        if (mime)
-            mailmime_free(mime);
+    *n = cut;
+    *copy = NULL;
+    if (*n == 0 || raw[*n - 1] == '\n')
+        return raw;
+    if (!(*copy = malloc(*n + 1)))
         return NULL;
-    }
+    memcpy(*copy, raw, *n);
+    (*copy)[(*n)++] = '\n';
+    return *copy;
+}
+
+/* The item of a parsed message: headers, body, automated reason. NULL when memory runs
+ * out. */
+static json_t *message_item(const struct mailmime *mime, const char *raw, size_t len,
+                            bool capped, const struct intake_mime_opts *o)
+{
+    const struct mailimf_fields *f = mime->mm_data.mm_message.mm_fields;
     json_t *problems = json_array(), *email = NULL, *item = NULL;
     bool report = false;
-    if (problems && cut < len)
+    if (problems && capped)
         mime_problem(problems, "parts_capped");
     if (problems)
         item = new_item(f, raw, len, len, false, problems, &email);
@@ -136,33 +143,77 @@ json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_
         json_decref(item);
         item = NULL;
     }
-    const char *reason = f ? mime_automated_reason(f) : NULL;
     if (item)
-        item = finish(item, email, report ? "delivery_report" : reason,
+        item = finish(item, email, report ? "delivery_report" : mime_automated_reason(f),
                       json_incref(problems));
     json_decref(problems);
-    mailmime_free(mime);
-    if (!item)
-        set_err(err, errlen, "out of memory");
     return item;
+}
+
+/* Parses the first cut bytes of raw with libetpan. Returns the tree (to free with
+ * mailmime_free, with *copy after it) or NULL with the reason in err. */
+static struct mailmime *parse_tree(const char *raw, size_t cut, char **copy, char *err,
+                                   size_t errlen)
+{
+    struct mailmime *mime = NULL;
+    size_t idx = 0, n = 0;
+    const char *in = parse_input(raw, cut, &n, copy);
+    int rc = in ? mailmime_parse(in, n, &idx, &mime) : MAILIMF_ERROR_MEMORY;
+    const struct mailimf_fields *f = mime ? mime->mm_data.mm_message.mm_fields : NULL;
+    if (rc == MAILIMF_NO_ERROR && f && clist_count(f->fld_list) > 0)
+        return mime;
+    set_err(err, errlen, rc == MAILIMF_ERROR_MEMORY ? "out of memory"
+                                                     : "not a message: no header fields");
+    if (mime)
+        mailmime_free(mime);
+    free(*copy);
+    *copy = NULL;
+    return NULL;
+}
+
+json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_opts *o,
+                          char *err, size_t errlen)
+{
+    char *copy = NULL;
+    struct intake_mime_opts opts = o ? *o : defaults;
+    if (opts.max_text > MAX_TEXT_LIMIT)
+        opts.max_text = MAX_TEXT_LIMIT; /* keeps the sums of text budgets from overflowing */
+    if (!raw || len == 0)
+        return set_err(err, errlen, "empty message"), NULL;
+    size_t cut = marker_cut(raw, len);
+    struct mailmime *mime = parse_tree(raw, cut, &copy, err, errlen);
+    json_t *item = mime ? message_item(mime, raw, len, cut < len, &opts) : NULL;
+    if (mime && !item)
+        set_err(err, errlen, "out of memory");
+    if (mime)
+        mailmime_free(mime);
+    free(copy);
+    return item;
+}
+
+/* The automated reason of an oversize message's header: its fields, or a multipart/report
+ * Content-Type (libetpan keeps that with the MIME part, not the fields). */
+static const char *header_reason(const struct mailmime *mime)
+{
+    const struct mailmime *body = mime->mm_data.mm_message.mm_msg_mime;
+    if (body && mime_is_report(body->mm_content_type))
+        return "delivery_report";
+    return mime_automated_reason(mime->mm_data.mm_message.mm_fields);
 }
 
 json_t *intake_mime_parse_oversize(const char *header, size_t hlen, size_t size,
                                    const struct intake_mime_opts *o, char *err, size_t errlen)
 {
-    struct mailimf_fields *f = NULL;
-    size_t idx = 0;
+    char *copy = NULL;
     (void)o; /* nothing of the body is walked */
     if (!header || hlen == 0)
         return set_err(err, errlen, "empty header"), NULL;
-    int rc = mailimf_fields_parse(header, hlen, &idx, &f);
-    if (rc != MAILIMF_NO_ERROR || !f || clist_count(f->fld_list) == 0) {
-        set_err(err, errlen, rc == MAILIMF_ERROR_MEMORY ? "out of memory"
-                                                         : "not a message: no header fields");
-        if (f)
-            mailimf_fields_free(f);
+    /* mailmime_parse rather than mailimf_fields_parse: the latter leaks on a Return-Path
+     * without its '>' (libetpan 1.9). Nothing after the header is walked. */
+    struct mailmime *mime = parse_tree(header, marker_cut(header, hlen), &copy, err, errlen);
+    if (!mime)
         return NULL;
-    }
+    const struct mailimf_fields *f = mime->mm_data.mm_message.mm_fields;
     json_t *problems = json_array(), *email = NULL;
     json_t *item = problems ? new_item(f, header, hlen, size, true, problems, &email) : NULL;
     if (item && (json_object_set_new(item, "body", json_string("")) < 0 ||
@@ -171,9 +222,10 @@ json_t *intake_mime_parse_oversize(const char *header, size_t hlen, size_t size,
         item = NULL;
     }
     if (item)
-        item = finish(item, email, mime_automated_reason(f), json_incref(problems));
+        item = finish(item, email, header_reason(mime), json_incref(problems));
     json_decref(problems);
-    mailimf_fields_free(f);
+    mailmime_free(mime);
+    free(copy);
     if (!item)
         set_err(err, errlen, "out of memory");
     return item;

@@ -26,7 +26,8 @@ struct walk {
     const struct intake_mime_opts *o;
     json_t *problems, *attachments;
     unsigned parts;
-    size_t text_left; /* bytes of text still allowed */
+    size_t text_left; /* bytes of plain text still allowed */
+    size_t html_left; /* bytes of HTML still allowed (apart: the plain text may win) */
     bool report;
     bool oom;
 };
@@ -43,15 +44,15 @@ static void texts_free(struct texts *t)
     intake_buf_free(&t->nested);
 }
 
-/* Appends text to a buffer, with a blank line between pieces, within the text budget. */
-static void add_text(struct walk *w, intake_buf *b, const char *s, size_t n)
+/* Appends text to a buffer, with a blank line between pieces, within the budget *left. */
+static void add_text(struct walk *w, intake_buf *b, const char *s, size_t n, size_t *left)
 {
     if (n == 0)
         return;
     size_t sep = b->len ? 2 : 0;
-    if (sep + n > w->text_left) {
+    if (sep + n > *left) {
         mime_problem(w->problems, "text_capped");
-        n = w->text_left > sep ? w->text_left - sep : 0;
+        n = *left > sep ? *left - sep : 0;
         while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
             n--; /* cut between characters */
         if (n == 0)
@@ -61,7 +62,7 @@ static void add_text(struct walk *w, intake_buf *b, const char *s, size_t n)
         w->oom = true;
         return;
     }
-    w->text_left -= sep + n;
+    *left -= sep + n;
 }
 
 /* ---- part facts ---- */
@@ -138,17 +139,16 @@ static int decode_part(struct walk *w, const struct mailmime_data *d, const char
 
 /* ---- parts ---- */
 
-static void add_attachment(struct walk *w, const struct mailmime_single_fields *sf,
-                           const char *type, const char *bytes, size_t len)
+static void add_attachment(struct walk *w, const struct mailmime *m, const char *type,
+                           const char *bytes, size_t len)
 {
     char hex[65];
-    const char *raw_name = sf->fld_disposition_filename ? sf->fld_disposition_filename
-                                                        : sf->fld_content_name;
-    char *name = mime_header_text(raw_name, MAX_FILENAME, w->problems);
+    bool oom;
+    char *name = mime_part_name(m, MAX_FILENAME, w->problems, &oom);
     mime_sha256_hex(bytes, len, hex);
-    json_t *a = json_pack("{s:s?, s:s, s:I, s:s}", "name", name && *name ? name : NULL,
-                          "type", type, "size", (json_int_t)len, "sha256", hex);
-    if ((raw_name && !name) || json_array_append_new(w->attachments, a) < 0)
+    json_t *a = json_pack("{s:s?, s:s, s:I, s:s}", "name", name, "type", type, "size",
+                          (json_int_t)len, "sha256", hex);
+    if (oom || json_array_append_new(w->attachments, a) < 0)
         w->oom = true;
     free(name);
 }
@@ -172,16 +172,58 @@ static size_t tidy_lines(char *s, size_t n)
     return w;
 }
 
-static void add_part_text(struct walk *w, struct texts *t, const struct mailmime_single_fields *sf,
-                          bool html, const char *bytes, size_t len)
+/* Whether the part's Content-Type parameter `name` is `value` (any case). */
+static bool param_is(const struct mailmime *m, const char *name, const char *value)
 {
-    size_t n;
-    char *u = mime_to_utf8(sf->fld_content_charset, bytes, len, w->text_left, w->problems, &n);
+    const char *v = m->mm_content_type ? mailmime_content_param_get(m->mm_content_type,
+                                                                     (char *)name)
+                                       : NULL;
+    return v && strcasecmp(v, value) == 0;
+}
+
+/* Undoes format=flowed (RFC 3676) on unquoted lines, in place: a line ending in a space
+ * (other than the "-- " signature line) runs on into the next, without that space when
+ * delsp; a leading space added by space-stuffing goes. Returns the new length. */
+static size_t unflow(char *s, size_t n, bool delsp)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < n;) {
+        size_t end = r;
+        while (end < n && s[end] != '\n')
+            end++;
+        bool quoted = s[r] == '>';
+        size_t from = !quoted && s[r] == ' ' ? r + 1 : r; /* space-stuffing */
+        size_t len = end - from;
+        bool sig = len == 3 && memcmp(s + from, "-- ", 3) == 0;
+        bool soft = !quoted && !sig && len > 0 && s[end - 1] == ' ' && end < n &&
+                    s[end + 1] != '>';
+        memmove(s + w, s + from, len);
+        w += len - (soft && delsp);
+        if (end < n && !soft)
+            s[w++] = '\n';
+        r = end + 1;
+    }
+    s[w] = '\0';
+    return w;
+}
+
+/* Converts a text part to UTF-8 and gathers it as plain text or HTML. */
+static void add_part_text(struct walk *w, struct texts *t, const struct mailmime *m,
+                          const struct mailmime_single_fields *sf, bool html, const char *bytes,
+                          size_t len)
+{
+    size_t n, *left = html ? &w->html_left : &w->text_left;
+    char *u = mime_to_utf8(sf->fld_content_charset, bytes, len, *left + 4, w->problems,
+                           &n); /* more than is left, so that add_text sees the cut */
     if (!u) {
         w->oom = true;
         return;
     }
-    add_text(w, html ? &t->html : &t->plain, u, html ? n : tidy_lines(u, n));
+    if (!html)
+        n = tidy_lines(u, n);
+    if (!html && param_is(m, "format", "flowed"))
+        n = unflow(u, n, param_is(m, "delsp", "yes"));
+    add_text(w, html ? &t->html : &t->plain, u, n, left);
     free(u);
 }
 
@@ -194,23 +236,30 @@ static void single_part(struct walk *w, struct mailmime *m, struct texts *t)
     size_t len;
     mailmime_single_fields_init(&sf, m->mm_mime_fields, m->mm_content_type);
     type_string(m->mm_content_type, type, sizeof type);
-    if (!m->mm_data.mm_single || decode_part(w, m->mm_data.mm_single, &bytes, &len, &decoded) < 0) {
-        w->oom = m->mm_data.mm_single != NULL;
+    if (!m->mm_data.mm_single)
+        return; /* no body at all */
+    if (decode_part(w, m->mm_data.mm_single, &bytes, &len, &decoded) < 0) {
+        w->oom = true;
         return;
+    }
+    if (strncmp(type, "multipart/", 10) == 0) { /* no boundary: read it as text */
+        mime_problem(w->problems, "bad_multipart");
+        snprintf(type, sizeof type, "text/plain");
     }
     bool plain = strcmp(type, "text/plain") == 0, html = strcmp(type, "text/html") == 0;
     if (strcmp(type, "message/delivery-status") == 0)
         w->report = true;
     if ((plain || html) && !is_attachment(&sf))
-        add_part_text(w, t, &sf, html, bytes, len);
+        add_part_text(w, t, m, &sf, html, bytes, len);
     else
-        add_attachment(w, &sf, type, bytes, len);
+        add_attachment(w, m, type, bytes, len);
     if (decoded)
         mailmime_decoded_part_free(decoded);
 }
 
 static void walk_part(struct walk *w, struct mailmime *m, unsigned depth, struct texts *t);
-static void walk_message(struct walk *w, struct mailmime *m, unsigned depth, struct texts *parent);
+static void walk_message(struct walk *w, struct mailmime *m, unsigned depth,
+                         struct texts *parent);
 
 /* Whether the n bytes at needle occur in the len bytes at hay. */
 static bool contains(const char *hay, size_t len, const char *needle, size_t n)
@@ -239,8 +288,7 @@ static bool closed(const struct mailmime *m)
 
 static void multipart(struct walk *w, struct mailmime *m, unsigned depth, struct texts *t)
 {
-    char type[128];
-    if (strcmp(type_string(m->mm_content_type, type, sizeof type), "multipart/report") == 0)
+    if (mime_is_report(m->mm_content_type))
         w->report = true;
     if (!closed(m))
         mime_problem(w->problems, "truncated");
@@ -275,9 +323,11 @@ static char *nested_subject(struct walk *w, const struct mailmime *m)
 {
     const struct mailimf_fields *f = m->mm_data.mm_message.mm_fields;
     const struct mailimf_field *fld;
-    for (clistiter *it = f ? clist_begin(f->fld_list) : NULL; it; it = clist_next(it))
-        if ((fld = clist_content(it))->fld_type == MAILIMF_FIELD_SUBJECT && fld->fld_data.fld_subject)
+    for (clistiter *it = f ? clist_begin(f->fld_list) : NULL; it; it = clist_next(it)) {
+        fld = clist_content(it);
+        if (fld->fld_type == MAILIMF_FIELD_SUBJECT && fld->fld_data.fld_subject)
             return mime_header_text(fld->fld_data.fld_subject->sbj_value, 500, w->problems);
+    }
     return NULL;
 }
 
@@ -307,12 +357,11 @@ static void resolve(struct walk *w, struct texts *t, intake_buf *out)
 }
 
 /* A nested message/rfc822: listed as an attachment, its text added under a heading. */
-static void walk_message(struct walk *w, struct mailmime *m, unsigned depth, struct texts *parent)
+static void walk_message(struct walk *w, struct mailmime *m, unsigned depth,
+                         struct texts *parent)
 {
-    struct mailmime_single_fields sf;
     struct texts t = {{0}, {0}, {0}};
-    mailmime_single_fields_init(&sf, m->mm_mime_fields, m->mm_content_type);
-    add_attachment(w, &sf, "message/rfc822", m->mm_mime_start ? m->mm_mime_start : "",
+    add_attachment(w, m, "message/rfc822", m->mm_mime_start ? m->mm_mime_start : "",
                    m->mm_mime_start ? m->mm_length : 0);
     if (m->mm_data.mm_message.mm_msg_mime)
         walk_part(w, m->mm_data.mm_message.mm_msg_mime, depth + 1, &t);
@@ -321,7 +370,7 @@ static void walk_message(struct walk *w, struct mailmime *m, unsigned depth, str
     int n = snprintf(head, sizeof head, FORWARD_RULE "%s%s", subject ? "\nSubject: " : "",
                      subject ? subject : "");
     free(subject);
-    add_text(w, &parent->nested, head, n > 0 ? strlen(head) : 0);
+    add_text(w, &parent->nested, head, n > 0 ? strlen(head) : 0, &w->text_left);
     resolve(w, &t, &parent->nested);
     texts_free(&t);
 }
@@ -329,7 +378,7 @@ static void walk_message(struct walk *w, struct mailmime *m, unsigned depth, str
 int mime_body_to_item(json_t *item, struct mailmime *body, const struct intake_mime_opts *o,
                       json_t *problems, bool *report)
 {
-    struct walk w = {o, problems, json_array(), 0, o->max_text, false, false};
+    struct walk w = {o, problems, json_array(), 0, o->max_text, o->max_text, false, false};
     struct texts t = {{0}, {0}, {0}};
     intake_buf out = {0};
     if (body)

@@ -275,6 +275,14 @@ static bool from_daemon(const struct mailimf_field *fld)
     return false;
 }
 
+bool mime_is_report(const struct mailmime_content *ct)
+{
+    return ct && ct->ct_type && ct->ct_type->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE &&
+           ct->ct_type->tp_data.tp_composite_type &&
+           ct->ct_type->tp_data.tp_composite_type->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART &&
+           ct->ct_subtype && strcasecmp(ct->ct_subtype, "report") == 0;
+}
+
 /* Whether a Content-Type value is multipart/report. */
 static bool report_type(const char *value)
 {
@@ -282,10 +290,7 @@ static bool report_type(const char *value)
     struct mailmime_content *ct = NULL;
     if (mailmime_content_parse(value, strlen(value), &idx, &ct) != MAILIMF_NO_ERROR || !ct)
         return false;
-    bool yes = ct->ct_type && ct->ct_type->tp_type == MAILMIME_TYPE_COMPOSITE_TYPE &&
-               ct->ct_type->tp_data.tp_composite_type->ct_type ==
-                   MAILMIME_COMPOSITE_TYPE_MULTIPART &&
-               ct->ct_subtype && strcasecmp(ct->ct_subtype, "report") == 0;
+    bool yes = mime_is_report(ct);
     mailmime_content_free(ct);
     return yes;
 }
@@ -298,8 +303,10 @@ static const char *optional_reason(const struct mailimf_optional_field *o)
     if (strcasecmp(name, "Auto-Submitted") == 0)
         return strcmp(first_word(o->fld_value, w, sizeof w), "no") ? "auto_submitted" : NULL;
     if (strcasecmp(name, "X-Autoreply") == 0 || strcasecmp(name, "X-Autorespond") == 0 ||
-        strcasecmp(name, "X-Autoresponder") == 0)
-        return "x_autoreply";
+        strcasecmp(name, "X-Autoresponder") == 0) {
+        first_word(o->fld_value, w, sizeof w); /* present is enough, unless it says no */
+        return strcmp(w, "no") && strcmp(w, "false") && strcmp(w, "0") ? "x_autoreply" : NULL;
+    }
     if (strcasecmp(name, "Precedence") == 0) {
         first_word(o->fld_value, w, sizeof w);
         return !strcmp(w, "bulk") || !strcmp(w, "junk") || !strcmp(w, "list") ||

@@ -62,8 +62,19 @@ int mime_headers_to_item(json_t *item, json_t *email, const struct mailimf_field
  * Content-Type header. */
 const char *mime_automated_reason(const struct mailimf_fields *f);
 
+/* Whether a content type is multipart/report (a delivery or disposition report). */
+bool mime_is_report(const struct mailmime_content *ct);
+
 /* The Message-ID (without brackets) of the fields, or NULL. Borrowed from f. */
 const char *mime_message_id(const struct mailimf_fields *f);
+
+/* ---- mime_name.c ---- */
+
+/* The part's file name: Content-Disposition filename, else Content-Type name, each in
+ * RFC 2231 form (charset, %-encoding, continuations) or plain (RFC 2047 words allowed),
+ * as one line of UTF-8 of at most max bytes. Returns a new string, or NULL when the
+ * part has none, or when memory runs out (then *oom is set). */
+char *mime_part_name(const struct mailmime *m, size_t max, json_t *problems, bool *oom);
 
 /* ---- mime_body.c ---- */
 
