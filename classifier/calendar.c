@@ -438,6 +438,9 @@ void intake_policy_default(struct intake_policy *p)
         .respond_from_receipt = false,
         .mp_acknowledge_days = 5,
         .mp_respond_days = 10,
+        .ombudsman_days = 10,
+        .damp_mould_days = 10,
+        .emergency_hours = 24,
     };
 }
 
@@ -450,11 +453,33 @@ static void two_clocks(const intake_calendar *cal, bool from_receipt, intake_day
     out->respond_by = intake_calendar_add_working_days(cal, from, respond_days);
 }
 
+static bool has_flag(uint32_t flags, int f)
+{
+    return (flags & (1u << f)) != 0;
+}
+
+/* The clocks that follow flags whatever the category: Awaab's Law hazards and Ombudsman
+ * correspondence. */
+static void hazard_clocks(const intake_calendar *cal, const struct intake_policy *p,
+                          intake_day received, uint32_t flags, struct intake_deadlines *out)
+{
+    out->investigate_by = has_flag(flags, INTAKE_FLAG_DAMP_MOULD)
+                              ? intake_calendar_add_working_days(cal, received,
+                                                                 p->damp_mould_days)
+                              : INTAKE_NO_DAY;
+    out->ombudsman_respond_by = has_flag(flags, INTAKE_FLAG_OMBUDSMAN)
+                                    ? intake_calendar_add_working_days(cal, received,
+                                                                       p->ombudsman_days)
+                                    : INTAKE_NO_DAY;
+    out->emergency_hours = has_flag(flags, INTAKE_FLAG_URGENT) ? p->emergency_hours : 0;
+}
+
 void intake_deadlines_compute(const intake_calendar *cal, const struct intake_policy *p,
                               intake_day received, int category, uint32_t flags,
                               struct intake_deadlines *out)
 {
     out->acknowledge_by = out->respond_by = INTAKE_NO_DAY;
+    hazard_clocks(cal, p, received, flags, out);
     if (category == INTAKE_CAT_COMPLAINT) {
         bool stage2 = (flags & (1u << INTAKE_FLAG_STAGE2)) != 0;
         two_clocks(cal, p->respond_from_receipt, received, p->acknowledge_days,

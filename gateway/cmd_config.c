@@ -130,7 +130,8 @@ static void print_heading(bool md, const char *title, const char *text)
 
 static void print_core(bool md)
 {
-    static const char *const kinds[] = {"spool", "http", "rules", "policy", "log"};
+    static const char *const kinds[] = {"spool", "http", "rules", "policy", "privacy",
+                                        "routing", "log"};
     char title[64];
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
         snprintf(title, sizeof title, md ? "`[%s]`" : "[%s]", kinds[i]);

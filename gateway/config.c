@@ -94,6 +94,14 @@ static const struct intake_option policy_options[] = {
      .max = 60, .description = "working days to acknowledge an MP or councillor enquiry"},
     {.name = "mp_respond_days", .type = INTAKE_OPT_INT, .def = "10", .min = 1, .max = 365,
      .description = "working days to respond to an MP or councillor enquiry"},
+    {.name = "ombudsman_days", .type = INTAKE_OPT_INT, .def = "10", .min = 1, .max = 365,
+     .description = "working days from receipt to answer Housing Ombudsman correspondence "
+                    "(ombudsman flag)"},
+    {.name = "damp_mould_days", .type = INTAKE_OPT_INT, .def = "10", .min = 1, .max = 365,
+     .description = "working days from receipt to investigate damp and mould (damp_mould "
+                    "flag, Awaab's Law)"},
+    {.name = "emergency_hours", .type = INTAKE_OPT_INT, .def = "24", .min = 1, .max = 168,
+     .description = "hours from receipt to deal with an emergency hazard (urgent flag)"},
     {.name = "calendar", .type = INTAKE_OPT_PATH, .def = "calendars/england-and-wales.txt",
      .description = "bank-holiday calendar file; relative: the rules folder"},
     {.name = "closures", .type = INTAKE_OPT_STRING,
@@ -111,6 +119,43 @@ static const struct intake_option privacy_options[] = {
     {.name = "keep_original", .type = INTAKE_OPT_BOOL, .def = "no",
      .description = "also put the unredacted text in the record as original_text, for a "
                     "case system that restricts that field"},
+    {.name = NULL},
+};
+
+static const struct intake_option routing_options[] = {
+    {.name = "safeguarding", .type = INTAKE_OPT_STRING,
+     .description = "route of records flagged safeguarding (first match wins: flags in "
+                    "this order, then the category, then default)"},
+    {.name = "urgent", .type = INTAKE_OPT_STRING,
+     .description = "route of records flagged urgent"},
+    {.name = "ombudsman", .type = INTAKE_OPT_STRING,
+     .description = "route of records flagged ombudsman"},
+    {.name = "legal", .type = INTAKE_OPT_STRING,
+     .description = "route of records flagged legal"},
+    {.name = "damp_mould", .type = INTAKE_OPT_STRING,
+     .description = "route of records flagged damp_mould"},
+    {.name = "stage2", .type = INTAKE_OPT_STRING,
+     .description = "route of records flagged stage2"},
+    {.name = "asb", .type = INTAKE_OPT_STRING,
+     .description = "route of records flagged asb"},
+    {.name = "abusive", .type = INTAKE_OPT_STRING,
+     .description = "route of records flagged abusive"},
+    {.name = "compensation", .type = INTAKE_OPT_STRING,
+     .description = "route of records flagged compensation"},
+    {.name = "mp_enquiry", .type = INTAKE_OPT_STRING,
+     .description = "route of mp_enquiry records that no flag routed"},
+    {.name = "complaint", .type = INTAKE_OPT_STRING,
+     .description = "route of complaint records that no flag routed"},
+    {.name = "service_request", .type = INTAKE_OPT_STRING,
+     .description = "route of service_request records that no flag routed"},
+    {.name = "compliment", .type = INTAKE_OPT_STRING,
+     .description = "route of compliment records that no flag routed"},
+    {.name = "comment", .type = INTAKE_OPT_STRING,
+     .description = "route of comment records that no flag routed"},
+    {.name = "other", .type = INTAKE_OPT_STRING,
+     .description = "route of other records that no flag routed"},
+    {.name = "default", .type = INTAKE_OPT_STRING,
+     .description = "route of records nothing else routed (unset: route null)"},
     {.name = NULL},
 };
 
@@ -337,6 +382,7 @@ static const struct core_kind {
     {"rules", rules_options, check_rules},
     {"policy", policy_options, check_policy},
     {"privacy", privacy_options, NULL},
+    {"routing", routing_options, NULL},
     {"log", log_options, NULL},
     {NULL, NULL, NULL},
 };

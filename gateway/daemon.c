@@ -86,6 +86,7 @@ struct daemon {
     intake_status *status;
     intake_calendar *calendar;
     struct intake_policy policy;
+    struct intake_routing routing; /* [routing], strings borrowed from cfg */
     enum intake_redact_mode redact; /* [privacy] */
     bool keep_original;
     intake_monitor *httpd;
@@ -255,6 +256,25 @@ void intake_source_state(intake_source_ctx *ctx, const char *state, const char *
         intake_status_error(ctx->d->status, ctx->part);
 }
 
+int intake_source_part_add(intake_source_ctx *ctx, const char *sub)
+{
+    char name[64];
+    int n = snprintf(name, sizeof name, "%s/%s", ctx->sec->name, sub);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return -1;
+    return intake_status_add(ctx->d->status, INTAKE_PART_SOURCE, name, ctx->type->type);
+}
+
+void intake_source_part_state(intake_source_ctx *ctx, int part, const char *state,
+                              const char *reason)
+{
+    if (part < 0)
+        return;
+    intake_status_set(ctx->d->status, part, state, reason);
+    if (strcmp(state, "ok") != 0)
+        intake_status_error(ctx->d->status, part);
+}
+
 void intake_source_polled(intake_source_ctx *ctx)
 {
     pthread_mutex_lock(&ctx->d->mu);
@@ -347,11 +367,11 @@ static void *processor_main(void *arg)
 {
     struct daemon *d = arg;
     intake_spool *sp = open_spool(d, -1);
-    const struct intake_section *rules = intake_config_section(d->cfg, "rules", NULL);
-    struct intake_processor_conf pc = {
-        .calendar = d->calendar, .policy = &d->policy, .sinks = d->sink_names,
-        .nsinks = d->nsinks, .redact = d->redact, .keep_original = d->keep_original,
-        .case_reference = intake_config_get(rules, "case_reference")};
+    struct intake_processor_conf pc = {d->calendar, &d->policy, d->sink_names, d->nsinks,
+                                       d->redact, d->keep_original, &d->routing,
+                                       intake_config_get(intake_config_section(d->cfg, "rules",
+                                                                               NULL),
+                                                         "case_reference")};
     intake_processor *p = sp ? intake_processor_new(&pc, d->rules.rs, d->rules.rd) : NULL;
     if (p)
         processor_loop(d, p, sp);
@@ -445,11 +465,33 @@ static int sink_step(struct sink_rt *s, intake_spool *sp, unsigned *seed, double
     return rc ? rc : 1;
 }
 
+/* The sink marks of one sink thread: its spool handle and the sink's name. */
+struct marks_ctx {
+    intake_spool *sp;
+    const char *sink;
+};
+
+static int marks_get(void *ctx, const char *key, double *at)
+{
+    struct marks_ctx *m = ctx;
+    return intake_spool_mark_get(m->sp, m->sink, key, at) ? -1 : 0;
+}
+
+static int marks_set(void *ctx, const char *key, double at)
+{
+    struct marks_ctx *m = ctx;
+    return intake_spool_mark_set(m->sp, m->sink, key, at) ? -1 : 0;
+}
+
 static void *sink_main(void *arg)
 {
     struct sink_rt *s = arg;
     intake_spool *sp = open_spool(s->d, s->part);
     unsigned seed = random_seed();
+    struct marks_ctx mctx = {sp, s->sec->name};
+    struct intake_sink_marks marks = {&mctx, marks_get, marks_set};
+    if (sp && s->type->attach)
+        s->type->attach(s->state, &marks);
     if (sp)
         intake_status_set(s->d->status, s->part, "ok", NULL);
     while (sp && !stopping(s->d)) {
@@ -465,6 +507,8 @@ static void *sink_main(void *arg)
             wait = fmin(wait, next_due - intake_time_now());
         wait_for(s->d, wait);
     }
+    if (sp && s->type->attach)
+        s->type->attach(s->state, NULL);
     intake_spool_close(sp);
     return NULL;
 }
@@ -522,6 +566,9 @@ static void read_policy(const struct intake_section *pol, struct intake_policy *
     p->stage2_days = (int)intake_config_get_int(pol, "stage2_days", 20);
     p->mp_acknowledge_days = (int)intake_config_get_int(pol, "mp_acknowledge_days", 5);
     p->mp_respond_days = (int)intake_config_get_int(pol, "mp_respond_days", 10);
+    p->ombudsman_days = (int)intake_config_get_int(pol, "ombudsman_days", 10);
+    p->damp_mould_days = (int)intake_config_get_int(pol, "damp_mould_days", 10);
+    p->emergency_hours = (int)intake_config_get_int(pol, "emergency_hours", 24);
     const char *from = intake_config_get(pol, "respond_from");
     p->respond_from_receipt = from && strcmp(from, "receipt") == 0;
 }
@@ -530,6 +577,7 @@ static int setup_calendar(struct daemon *d)
 {
     const struct intake_section *pol = intake_config_section(d->cfg, "policy", NULL);
     read_policy(pol, &d->policy);
+    intake_routing_read(intake_config_section(d->cfg, "routing", NULL), &d->routing);
     char *path = intake_config_get_rules_path(d->cfg, pol, "calendar");
     intake_diag diag = {0};
     d->calendar = intake_calendar_new();

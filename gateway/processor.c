@@ -135,11 +135,10 @@ static const char *automated_reason(const json_t *item)
 static json_t *build(intake_processor *p, const struct intake_claim *c, const intake_message *m,
                      const intake_verdict *v, const struct intake_deadlines *dl)
 {
-    struct intake_record_in in = {.record_id = c->record_id, .source = c->source,
-                                  .received_at = c->received_at, .item = c->item_json,
-                                  .rs = p->rs, .verdict = v, .deadlines = dl,
-                                  .policy = p->conf.policy->name,
-                                  .automated = automated_reason(c->item_json)};
+    struct intake_record_in in = {c->record_id, c->source, c->received_at, c->item_json,
+                                  p->rs, v, dl, p->conf.policy->name, NULL, NULL, NULL,
+                                  intake_route_pick(p->conf.routing, v->category, v->flags),
+                                  automated_reason(c->item_json)};
     json_t *spans = NULL;
     if (redacts(p, m)) {
         if (!(spans = redact(p, c->item_json, m)))

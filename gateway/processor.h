@@ -11,6 +11,7 @@
 #include "intake/classifier.h"
 #include "intake/jsonl.h"
 #include "intake/redact.h"
+#include "intake/routing.h"
 #include "intake/spool.h"
 
 /* Borrowed for the processor's lifetime. */
@@ -21,6 +22,7 @@ struct intake_processor_conf {
     size_t nsinks;
     enum intake_redact_mode redact; /* whose text is redacted ([privacy] redact) */
     bool keep_original;             /* [privacy] keep_original */
+    const struct intake_routing *routing; /* [routing]; NULL: no routes */
     const char *case_reference;     /* [rules] case_reference; NULL: the default */
 };
 

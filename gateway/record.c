@@ -8,6 +8,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "intake/timefmt.h"
+
 #define CASE_REF_SCAN_MAX (64u * 1024) /* only the start of a long text is searched */
 
 struct intake_recorder {
@@ -125,11 +127,26 @@ static json_t *day_or_null(intake_day d)
     return d == INTAKE_NO_DAY ? json_null() : json_string(intake_day_format(d, buf));
 }
 
+/* received_at + hours as RFC 3339 UTC, or null (no clock, or received_at unreadable). */
+static json_t *hours_after(const char *received_at, int hours)
+{
+    double t;
+    char buf[INTAKE_RFC3339_LEN];
+    if (hours <= 0 || !received_at || intake_time_parse(received_at, &t) < 0)
+        return json_null();
+    return json_string(intake_time_format(t + 3600.0 * hours, buf));
+}
+
 static json_t *deadlines(const struct intake_record_in *in)
 {
-    return json_pack("{s:o, s:o, s:s?}", "acknowledge_by",
-                     day_or_null(in->deadlines->acknowledge_by), "respond_by",
-                     day_or_null(in->deadlines->respond_by), "policy", in->policy);
+    const struct intake_deadlines *dl = in->deadlines;
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:s?}",
+                     "acknowledge_by", day_or_null(dl->acknowledge_by),
+                     "respond_by", day_or_null(dl->respond_by),
+                     "investigate_by", day_or_null(dl->investigate_by),
+                     "ombudsman_respond_by", day_or_null(dl->ombudsman_respond_by),
+                     "emergency_by", hours_after(in->received_at, dl->emergency_hours),
+                     "policy", in->policy);
 }
 
 /* The first case reference in the text (its capturing group, else the whole match), or
@@ -180,6 +197,8 @@ static json_t *record_core(intake_recorder *r, const struct intake_record_in *in
 json_t *intake_record_build(intake_recorder *r, const struct intake_record_in *in)
 {
     json_t *rec = record_core(r, in);
+    if (rec)
+        json_object_set_new(rec, "route", in->route ? json_string(in->route) : json_null());
     if (rec && json_object_set_new(rec, "automated", in->automated ? json_string(in->automated)
                                                                    : json_null()) < 0) {
         json_decref(rec);

@@ -6,21 +6,25 @@
 #include "intake/source.h"
 
 extern const struct intake_source_type intake_source_pipe;
+extern const struct intake_source_type intake_source_imap;
 extern const struct intake_source_type intake_source_maildir;
 extern const struct intake_source_type intake_source_webhook;
 extern const struct intake_sink_type intake_sink_http;
 extern const struct intake_sink_type intake_sink_jsonl;
+extern const struct intake_sink_type intake_sink_smtp;
 
 const struct intake_source_type *const intake_source_types[] = {
     &intake_source_pipe,
     &intake_source_maildir,
     &intake_source_webhook,
+    &intake_source_imap,
     NULL,
 };
 
 const struct intake_sink_type *const intake_sink_types[] = {
     &intake_sink_http,
     &intake_sink_jsonl,
+    &intake_sink_smtp,
     NULL,
 };
 

@@ -14,11 +14,12 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "intake/timefmt.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 5000
 #define PROBE_TIMEOUT_MS 1000
 #define MAX_ITEM_JSON (8u * 1024 * 1024) /* larger items are refused at submit */
@@ -181,6 +182,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " source TEXT NOT NULL, source_id TEXT NOT NULL, record_id TEXT NOT NULL,"
     " purged_unix REAL NOT NULL,"
     " PRIMARY KEY(source, source_id));",
+    /* 2 -> 3: what a sink remembers across restarts (e.g. "acknowledged this sender in
+     * this thread"), keyed by the SHA-256 of the sink's key so no address is kept */
+    "CREATE TABLE sink_marks("
+    " sink TEXT NOT NULL, key_sha256 TEXT NOT NULL, at_unix REAL NOT NULL,"
+    " PRIMARY KEY(sink, key_sha256));",
 };
 
 static int user_version(intake_spool *sp, int *v)
@@ -757,6 +763,62 @@ int intake_spool_delivery_dead(intake_spool *sp, int64_t item, const char *sink,
     return update_delivery(sp, item, sink, "dead", status, 0, error, response, NULL);
 }
 
+/* ---- sink marks ---- */
+
+/* The hex SHA-256 of key into out[65]; -1 when OpenSSL fails. */
+static int key_hash(const char *key, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    static const char hex[] = "0123456789abcdef";
+    if (!EVP_Digest(key, strlen(key), md, &n, EVP_sha256(), NULL) || n != 32)
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+    return 0;
+}
+
+int intake_spool_mark_get(intake_spool *sp, const char *sink, const char *key, double *at)
+{
+    char h[65];
+    sqlite3_stmt *st;
+    *at = 0;
+    if (key_hash(key, h) < 0)
+        return fail_msg(sp, INTAKE_SPOOL_FATAL, "SHA-256 failed");
+    int rc = prep(sp, "SELECT at_unix FROM sink_marks WHERE sink=? AND key_sha256=?", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, h, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *at = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    return s == SQLITE_ROW || s == SQLITE_DONE ? INTAKE_SPOOL_OK : fail(sp, s, "mark get");
+}
+
+int intake_spool_mark_set(intake_spool *sp, const char *sink, const char *key, double at)
+{
+    char h[65];
+    sqlite3_stmt *st;
+    if (key_hash(key, h) < 0)
+        return fail_msg(sp, INTAKE_SPOOL_FATAL, "SHA-256 failed");
+    int rc = begin(sp);
+    if (!rc)
+        rc = prep(sp, "INSERT OR REPLACE INTO sink_marks(sink, key_sha256, at_unix)"
+                      " VALUES(?,?,?)", &st);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, h, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 3, at);
+        rc = step_done(sp, st, "mark set");
+    }
+    return finish(sp, rc);
+}
+
 /* ---- operators, metrics, retention ---- */
 
 /* Runs a query returning one number. */
@@ -1066,6 +1128,8 @@ int intake_spool_purge(intake_spool *sp, double now, double days, long *purged)
                             " WHERE id IN (" PURGEABLE ")", cutoff, NULL);
     if (!rc)
         rc = purge_step(sp, "DELETE FROM items WHERE id IN (" PURGEABLE ")", cutoff, purged);
+    if (!rc)
+        rc = purge_step(sp, "DELETE FROM sink_marks WHERE at_unix < ?1", cutoff, NULL);
     return finish(sp, rc);
 }
 

@@ -548,6 +548,9 @@ static void default_policy(void **state)
     assert_false(p.respond_from_receipt);
     assert_int_equal(p.mp_acknowledge_days, 5);
     assert_int_equal(p.mp_respond_days, 10);
+    assert_int_equal(p.ombudsman_days, 10);
+    assert_int_equal(p.damp_mould_days, 10);
+    assert_int_equal(p.emergency_hours, 24);
 }
 
 static void complaint_deadlines(void **state)
@@ -633,6 +636,51 @@ static void respond_from_receipt(void **state)
     intake_calendar_free(cal);
 }
 
+/* Awaab's Law and Ombudsman clocks follow flags, whatever the category, from receipt. */
+static void hazard_and_ombudsman_clocks(void **state)
+{
+    (void)state;
+    intake_calendar *cal = ew_calendar();
+    struct intake_policy p;
+    struct intake_deadlines dl;
+    intake_policy_default(&p);
+    /* A service request about mould received Tue 15 Apr 2025: investigate within 10 working
+     * days of receipt: Wed 16 (1) Thu 17 (2) [Fri 18 GF .. Mon 21 EM] Tue 22 (3) Wed 23 (4)
+     * Thu 24 (5) Fri 25 (6) Mon 28 (7) Tue 29 (8) Wed 30 (9) Thu 1 May (10). */
+    intake_deadlines_compute(cal, &p, day("2025-04-15"), INTAKE_CAT_SERVICE_REQUEST,
+                             1u << INTAKE_FLAG_DAMP_MOULD, &dl);
+    assert_int_equal(dl.acknowledge_by, INTAKE_NO_DAY);
+    assert_day(dl.investigate_by, "2025-05-01");
+    assert_int_equal(dl.ombudsman_respond_by, INTAKE_NO_DAY);
+    assert_int_equal(dl.emergency_hours, 0);
+    /* The landlord's own number: 5 working days -> Thu 24 April. */
+    p.damp_mould_days = 5;
+    intake_deadlines_compute(cal, &p, day("2025-04-15"), INTAKE_CAT_COMPLAINT,
+                             1u << INTAKE_FLAG_DAMP_MOULD, &dl);
+    assert_day(dl.investigate_by, "2025-04-24");
+    assert_day(dl.respond_by, "2025-05-09"); /* the complaint clock is unchanged */
+    /* A letter from the Ombudsman received Wed 24 Dec 2025, 10 from receipt:
+     * [Thu 25, Fri 26, Sat, Sun] Mon 29 (1) Tue 30 (2) Wed 31 (3) [Thu 1 Jan] Fri 2 (4)
+     * Mon 5 (5) .. Fri 9 (9) Mon 12 January 2026 (10). Urgent too: 24 hours. */
+    intake_deadlines_compute(cal, &p, day("2025-12-24"), INTAKE_CAT_OTHER,
+                             (1u << INTAKE_FLAG_OMBUDSMAN) | (1u << INTAKE_FLAG_URGENT), &dl);
+    assert_day(dl.ombudsman_respond_by, "2026-01-12");
+    assert_int_equal(dl.investigate_by, INTAKE_NO_DAY);
+    assert_int_equal(dl.emergency_hours, 24);
+    p.emergency_hours = 4;
+    p.ombudsman_days = 1;
+    intake_deadlines_compute(cal, &p, day("2025-12-24"), INTAKE_CAT_COMPLAINT,
+                             (1u << INTAKE_FLAG_OMBUDSMAN) | (1u << INTAKE_FLAG_URGENT), &dl);
+    assert_int_equal(dl.emergency_hours, 4);
+    assert_day(dl.ombudsman_respond_by, "2025-12-29");
+    /* No flags: none of the three. */
+    intake_deadlines_compute(cal, &p, day("2025-12-24"), INTAKE_CAT_COMPLAINT, 0, &dl);
+    assert_int_equal(dl.investigate_by, INTAKE_NO_DAY);
+    assert_int_equal(dl.ombudsman_respond_by, INTAKE_NO_DAY);
+    assert_int_equal(dl.emergency_hours, 0);
+    intake_calendar_free(cal);
+}
+
 static void categories_without_a_clock(void **state)
 {
     (void)state;
@@ -642,7 +690,7 @@ static void categories_without_a_clock(void **state)
     static const int none[] = {INTAKE_CAT_SERVICE_REQUEST, INTAKE_CAT_COMPLIMENT,
                                INTAKE_CAT_COMMENT, INTAKE_CAT_OTHER, -1, INTAKE_CAT_COUNT};
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
-        struct intake_deadlines dl = {0, 0};
+        struct intake_deadlines dl = {0, 0, 0, 0, 0};
         intake_deadlines_compute(cal, &p, day("2025-06-02"), none[i],
                                  1u << INTAKE_FLAG_STAGE2, &dl);
         assert_int_equal(dl.acknowledge_by, INT32_MIN);
@@ -683,6 +731,7 @@ int main(void)
         cmocka_unit_test(mp_enquiry_deadlines),
         cmocka_unit_test(respond_from_receipt),
         cmocka_unit_test(categories_without_a_clock),
+        cmocka_unit_test(hazard_and_ombudsman_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1228,6 +1228,86 @@ static void locked_database_is_temporary(void **state)
     assert_int_equal(stats(f->sp).items_new, 1);
 }
 
+/* ---- sink marks ---- */
+
+/* True when the file at path holds `needle` anywhere (WAL included). */
+static bool file_holds(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return false;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(buf + i, needle, k) == 0)
+            return true;
+    return false;
+}
+
+static void sink_marks_remember_hashed_keys(void **state)
+{
+    struct fx *f = *state;
+    const char *key = "ack\nresident.marks@example.org\n<root-1@example.org>";
+    double at = -1;
+    assert_int_equal(intake_spool_mark_get(f->sp, "ack", key, &at), INTAKE_SPOOL_OK);
+    assert_true(at == 0);
+    assert_int_equal(intake_spool_mark_set(f->sp, "ack", key, 1700000000.5), INTAKE_SPOOL_OK);
+    assert_int_equal(intake_spool_mark_get(f->sp, "ack", key, &at), INTAKE_SPOOL_OK);
+    assert_true(at == 1700000000.5);
+    /* another sink, another key: separate */
+    assert_int_equal(intake_spool_mark_get(f->sp, "other", key, &at), INTAKE_SPOOL_OK);
+    assert_true(at == 0);
+    assert_int_equal(intake_spool_mark_get(f->sp, "ack", "ack\nsomeone", &at), 0);
+    assert_true(at == 0);
+    /* a later mark replaces the earlier one */
+    assert_int_equal(intake_spool_mark_set(f->sp, "ack", key, 1700000100.0), INTAKE_SPOOL_OK);
+    assert_int_equal(intake_spool_mark_get(f->sp, "ack", key, &at), INTAKE_SPOOL_OK);
+    assert_true(at == 1700000100.0);
+    assert_int_equal(sql_number(f->path, "SELECT COUNT(*) FROM sink_marks"), 1);
+    /* the key survives a reopen, and is nowhere in the files in clear */
+    intake_spool_close(f->sp);
+    f->sp = open_ok(f->path);
+    assert_int_equal(intake_spool_mark_get(f->sp, "ack", key, &at), INTAKE_SPOOL_OK);
+    assert_true(at == 1700000100.0);
+    char wal[sizeof f->path + 8];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_false(file_holds(f->path, "resident.marks@"));
+    assert_false(file_holds(wal, "resident.marks@"));
+    assert_int_equal(sql_number(f->path, "SELECT length(key_sha256) FROM sink_marks"), 64);
+}
+
+static void sink_marks_are_purged_with_retention(void **state)
+{
+    struct fx *f = *state;
+    double now = intake_time_now(), at = 0;
+    assert_int_equal(intake_spool_mark_set(f->sp, "ack", "old", now - 40 * 86400.0), 0);
+    assert_int_equal(intake_spool_mark_set(f->sp, "ack", "new", now - 3600.0), 0);
+    long purged = -1;
+    assert_int_equal(intake_spool_purge(f->sp, now, 30, &purged), 0);
+    assert_int_equal(intake_spool_mark_get(f->sp, "ack", "old", &at), 0);
+    assert_true(at == 0);
+    assert_int_equal(intake_spool_mark_get(f->sp, "ack", "new", &at), 0);
+    assert_true(at > 0);
+}
+
+/* A spool written at schema version 2 (before sink marks) is migrated to 3 on open, and
+ * keeps its items. */
+static void version_2_spool_is_migrated(void **state)
+{
+    struct fx *f = *state;
+    submit_new(f->sp, "mta", "kept", NULL, NULL);
+    intake_spool_close(f->sp);
+    f->sp = NULL;
+    sql_exec(f->path, "DROP TABLE sink_marks; PRAGMA user_version = 2");
+    assert_int_equal(sql_number(f->path, "PRAGMA user_version"), 2);
+    f->sp = open_ok(f->path);
+    assert_int_equal(sql_number(f->path, "PRAGMA user_version"), 3);
+    assert_int_equal(intake_spool_mark_set(f->sp, "ack", "k", 1.0), INTAKE_SPOOL_OK);
+    assert_int_equal(sql_number(f->path, "SELECT COUNT(*) FROM items"), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1259,6 +1339,9 @@ int main(void)
         T(writable),
         T(two_threads_submit_concurrently),
         T(locked_database_is_temporary),
+        T(sink_marks_remember_hashed_keys),
+        T(sink_marks_are_purged_with_retention),
+        T(version_2_spool_is_migrated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,6 +84,10 @@ struct intake_policy {
     bool respond_from_receipt; /* ... counted from receipt instead of from the ack (false) */
     int mp_acknowledge_days;   /* MP/councillor enquiry acknowledged within (5) */
     int mp_respond_days;       /* ... and answered within (10) */
+    int ombudsman_days;        /* Housing Ombudsman correspondence answered within (10),
+                                * counted from receipt */
+    int damp_mould_days;       /* damp and mould investigated within (10, Awaab's Law) */
+    int emergency_hours;       /* emergency hazards dealt with within (24 hours) */
 };
 
 /* Fills *p with the Housing Ombudsman Code's numbers. */
@@ -95,12 +99,19 @@ void intake_policy_default(struct intake_policy *p);
 struct intake_deadlines {
     intake_day acknowledge_by;
     intake_day respond_by;
+    intake_day investigate_by;       /* damp_mould flag: damp_mould_days from receipt */
+    intake_day ombudsman_respond_by; /* ombudsman flag: ombudsman_days from receipt */
+    int emergency_hours;             /* urgent flag: the policy's emergency_hours (the
+                                      * caller adds them to the received time); 0: none */
 };
 
 /* Computes the deadlines of an item received on (local) day `received` with the given
  * category and flags (enum intake_category / flag bits from classifier.h). Complaints get
  * acknowledge_by and respond_by (stage 2 when the stage2 flag is set); MP enquiries get
- * the MP numbers; other categories get INTAKE_NO_DAY for both. */
+ * the MP numbers; other categories get INTAKE_NO_DAY for both. Whatever the category, the
+ * damp_mould flag sets investigate_by, the ombudsman flag ombudsman_respond_by (both
+ * counted from receipt) and the urgent flag emergency_hours; otherwise they are
+ * INTAKE_NO_DAY and 0. */
 void intake_deadlines_compute(const intake_calendar *cal, const struct intake_policy *p,
                               intake_day received, int category, uint32_t flags,
                               struct intake_deadlines *out);

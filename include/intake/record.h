@@ -29,6 +29,7 @@ struct intake_record_in {
     const json_t *redactions; /* array of {type, start, end}; NULL: none */
     const char *original_text; /* when not NULL, kept as "original_text" (an operator's
                                 * choice, for a case system that restricts that field) */
+    const char *route;        /* the team queue from [routing] ("route"); NULL: null */
     const char *automated;     /* why the item is an automated message (the item's
                                 * "automated"), or NULL: kept as "automated", and "automated"
                                 * is added to the record's rules */

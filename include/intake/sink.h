@@ -30,6 +30,17 @@ struct intake_delivery_result {
     char case_id[128];   /* id the case system gave, "" when none */
 };
 
+/* A sink's small memory across restarts (kept in the spool, keyed by the SHA-256 of the
+ * key: no address is stored). Handed to a sink by its optional attach callback. */
+struct intake_sink_marks {
+    void *ctx;
+    /* *at receives when `key` was last marked (Unix seconds), 0 when never. Returns 0, or
+     * -1 when the spool failed (a retry later may work). */
+    int (*get)(void *ctx, const char *key, double *at);
+    /* Marks `key` at `at`, durably. Returns 0 or -1 as above. */
+    int (*set)(void *ctx, const char *key, double at);
+};
+
 struct intake_sink_type {
     const char *type;
     const char *description;
@@ -51,6 +62,11 @@ struct intake_sink_type {
                     struct intake_delivery_result *res);
 
     void (*destroy)(void *state);
+
+    /* Optional (NULL: not needed). Called on the sink's delivery thread before its first
+     * deliver with the sink's marks (borrowed; valid until attach is called again with
+     * NULL, which happens before the thread ends and before destroy). */
+    void (*attach)(void *state, const struct intake_sink_marks *marks);
 };
 
 /* All sink types, ended by a NULL entry (gateway/registry.c). */

@@ -69,6 +69,17 @@ int intake_source_cursor_set(intake_source_ctx *ctx, const char *key, const char
  * personal data; "error" also counts an error. */
 void intake_source_state(intake_source_ctx *ctx, const char *state, const char *reason);
 
+/* Adds a status part for one piece of the source (an IMAP mailbox), named "SOURCE/sub"
+ * (sub: no personal data; the whole name is cut at 63 bytes): shown in /readyz and
+ * /metrics like the source's own state. Call from the source's thread. Returns a handle,
+ * or -1 when the status table is full or the name too long (then states are not shown). */
+int intake_source_part_add(intake_source_ctx *ctx, const char *sub);
+
+/* Sets the state of a part made by intake_source_part_add, as intake_source_state does for
+ * the source's own. part -1 is ignored. */
+void intake_source_part_state(intake_source_ctx *ctx, int part, const char *state,
+                              const char *reason);
+
 /* Tells the core that one full poll finished (`intake run --until-idle` waits for one
  * from every polling source). */
 void intake_source_polled(intake_source_ctx *ctx);
