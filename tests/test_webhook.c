@@ -115,40 +115,6 @@ static void test_equal(void **state)
     assert_true(intake_webhook_equal(a, b, 31));
 }
 
-static char *html(const char *in)
-{
-    intake_buf b = {0};
-    assert_int_equal(intake_html_to_text(in, strlen(in), &b), 0);
-    return b.data;
-}
-
-static void test_html_to_text(void **state)
-{
-    (void)state;
-    struct {
-        const char *in, *want;
-    } cases[] = {
-        {"<p>Hello</p><p>The <b>boiler</b> is broken &amp; leaking</p>",
-         "Hello\n\nThe boiler is broken & leaking"},
-        {"line one<br>line two<br/>  line three", "line one\nline two\nline three"},
-        {"<div>  spaced   out\n text </div>", "spaced out text"},
-        {"&lt;tag&gt; &quot;q&quot; &#163;5 &#x20AC;3 &pound;2 caf&eacute;",
-         "<tag> \"q\" \xc2\xa3" "5 \xe2\x82\xac" "3 \xc2\xa3" "2 caf&eacute;"},
-        {"a<script>alert('x')</script>b<style>p{}</style>c<!-- note -->d", "abcd"},
-        {"<ul><li>one</li><li>two</li></ul>", "one\n\ntwo"},
-        {"3 < 4 and 5 > 2", "3 < 4 and 5 > 2"},
-        {"no&nbsp;break", "no break"},
-        {"", ""},
-        {"<p></p>", ""},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *got = html(cases[i].in);
-        assert_non_null(got);
-        assert_string_equal(got, cases[i].want);
-        free(got);
-    }
-}
-
 static void test_pointer(void **state)
 {
     (void)state;
@@ -414,7 +380,6 @@ int main(void)
         cmocka_unit_test(test_sha1_intercom),
         cmocka_unit_test(test_standard_vector),
         cmocka_unit_test(test_equal),
-        cmocka_unit_test(test_html_to_text),
         cmocka_unit_test(test_pointer),
         cmocka_unit_test(test_generic),
         cmocka_unit_test(test_generic_pointers),

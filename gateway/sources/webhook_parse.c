@@ -1,6 +1,6 @@
 /*
  * The webhook source's pure parts (include/intake/webhook.h): HMAC signature checks with
- * OpenSSL, compared in constant time on the raw bytes; HTML to text; JSON pointers; and
+ * OpenSSL, compared in constant time on the raw bytes; JSON pointers; and
  * the vendors' events (generic, Meta page feed and Messenger, Intercom) to items.
  *
  * Meta edits: the spool keeps the first version of a (source, source_id) and treats any
@@ -23,6 +23,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "intake/html.h"
 #include "intake/timefmt.h"
 
 #define MAX_KEY 512       /* bytes of a decoded Standard Webhooks key */
@@ -168,199 +169,6 @@ int intake_webhook_check_standard(const char *secret, const char *id, const char
     if (!found)
         return INTAKE_WEBHOOK_SIG_BAD;
     return fabs(now - ts) > (double)tolerance ? INTAKE_WEBHOOK_SIG_STALE : INTAKE_WEBHOOK_SIG_OK;
-}
-
-/* ---- HTML to text ---- */
-
-struct text_out {
-    intake_buf *out;
-    size_t start;     /* where this call's text begins in out */
-    int pending_nl;   /* line breaks owed before the next visible character (0..2) */
-    bool pending_sp;  /* a space owed */
-    int rc;
-};
-
-static void emit(struct text_out *t, const char *s, size_t n)
-{
-    if (t->out->len > t->start) {
-        if (t->pending_nl)
-            t->rc |= intake_buf_append(t->out, "\n\n", (size_t)t->pending_nl);
-        else if (t->pending_sp)
-            t->rc |= intake_buf_append(t->out, " ", 1);
-    }
-    t->pending_nl = 0;
-    t->pending_sp = false;
-    t->rc |= intake_buf_append(t->out, s, n);
-}
-
-static void breaks(struct text_out *t, int n)
-{
-    if (n > t->pending_nl)
-        t->pending_nl = n;
-}
-
-static size_t utf8_encode(uint32_t cp, char *out)
-{
-    if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        cp = 0xFFFD;
-    if (cp < 0x80)
-        return out[0] = (char)cp, 1;
-    if (cp < 0x800)
-        return out[0] = (char)(0xC0 | cp >> 6), out[1] = (char)(0x80 | (cp & 0x3F)), 2;
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-static const struct {
-    const char *name;
-    uint32_t cp;
-} entities[] = {
-    {"amp", '&'},     {"lt", '<'},       {"gt", '>'},       {"quot", '"'},
-    {"apos", '\''},   {"nbsp", ' '},     {"pound", 0xA3},   {"euro", 0x20AC},
-    {"hellip", 0x2026}, {"ndash", 0x2013}, {"mdash", 0x2014}, {"rsquo", 0x2019},
-    {"lsquo", 0x2018}, {"rdquo", 0x201D}, {"ldquo", 0x201C}, {"copy", 0xA9},
-};
-
-/* Decodes an entity at s[0] == '&'. Returns its length with the code point in *cp, or 0
- * when it is not one. */
-static size_t entity_at(const char *s, size_t n, uint32_t *cp)
-{
-    size_t end = 1;
-    while (end < n && end < 12 && s[end] != ';')
-        end++;
-    if (end >= n || s[end] != ';' || end < 2)
-        return 0;
-    if (s[1] == '#') {
-        bool hex = end > 2 && (s[2] == 'x' || s[2] == 'X');
-        size_t i = hex ? 3 : 2;
-        uint32_t v = 0;
-        if (i >= end)
-            return 0;
-        for (; i < end; i++) {
-            int d = hex ? hex_value(s[i]) : (s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : -1);
-            if (d < 0)
-                return 0;
-            v = v > 0x10FFFF ? v : v * (hex ? 16 : 10) + (uint32_t)d;
-        }
-        *cp = v;
-        return end + 1;
-    }
-    for (size_t i = 0; i < sizeof entities / sizeof entities[0]; i++)
-        if (strlen(entities[i].name) == end - 1 && memcmp(entities[i].name, s + 1, end - 1) == 0)
-            return *cp = entities[i].cp, end + 1;
-    return 0;
-}
-
-static bool name_is(const char *name, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(name, *list) == 0)
-            return true;
-    return false;
-}
-
-/* Reads a tag's lower-case name (after '<' and an optional '/'). */
-static void tag_name(const char *s, size_t n, char *name, size_t cap, bool *closing)
-{
-    size_t i = 1, k = 0;
-    *closing = i < n && s[i] == '/';
-    i += *closing;
-    while (i < n && k + 1 < cap &&
-           ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-            (s[i] >= '0' && s[i] <= '9')))
-        name[k++] = (char)(s[i++] | 0x20);
-    name[k] = '\0';
-}
-
-/* Whether s starts with the n lower-case letters of `lower`, in any case. */
-static bool prefix_ci(const char *s, const char *lower, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((s[i] | 0x20) != lower[i])
-            return false;
-    return true;
-}
-
-/* Finds where a <script> or <style> element ends (after its closing tag). */
-static size_t skip_raw(const char *s, size_t n, size_t from, const char *name)
-{
-    size_t nl = strlen(name);
-    for (size_t i = from; i + nl + 2 <= n; i++) {
-        if (s[i] == '<' && s[i + 1] == '/' && prefix_ci(s + i + 2, name, nl)) {
-            const char *gt = memchr(s + i, '>', n - i);
-            return gt ? (size_t)(gt - s) + 1 : n;
-        }
-    }
-    return n;
-}
-
-static const char *const block_tags[] = {"p", "div", "li", "ul", "ol", "h1", "h2", "h3",
-                                         "h4", "h5", "h6", "tr", "table", "blockquote",
-                                         "pre", "hr", NULL};
-
-/* Handles a tag at s[i] == '<'. Returns the index after it, or i when it is not a tag
- * (the '<' is then text). */
-static size_t take_tag(struct text_out *t, const char *s, size_t n, size_t i)
-{
-    char name[16];
-    bool closing;
-    const char *gt = memchr(s + i, '>', n - i);
-    bool comment = n - i >= 4 && memcmp(s + i, "<!--", 4) == 0;
-    if (comment) {
-        for (size_t k = i + 4; k + 3 <= n; k++)
-            if (memcmp(s + k, "-->", 3) == 0)
-                return k + 3;
-        return n;
-    }
-    tag_name(s + i, n - i, name, sizeof name, &closing);
-    if (!gt || (!name[0] && s[i + 1] != '!'))
-        return i;
-    size_t after = (size_t)(gt - s) + 1;
-    if (!closing && (strcmp(name, "script") == 0 || strcmp(name, "style") == 0))
-        return skip_raw(s, n, after, name);
-    if (strcmp(name, "br") == 0)
-        breaks(t, 1);
-    else if (name_is(name, block_tags))
-        breaks(t, 2);
-    return after; /* inline tags (span, a, b, ...) leave the text as it runs */
-}
-
-int intake_html_to_text(const char *html, size_t len, intake_buf *out)
-{
-    struct text_out t = {out, out->len, 0, false, 0};
-    for (size_t i = 0; i < len && t.rc == 0;) {
-        char c = html[i];
-        uint32_t cp;
-        size_t used;
-        if (c == '<' && (used = take_tag(&t, html, len, i)) != i) {
-            i = used;
-        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f') {
-            t.pending_sp = true;
-            i++;
-        } else if (c == '&' && (used = entity_at(html + i, len - i, &cp)) > 0) {
-            char u[4];
-            if (cp == ' ' || cp == 0xA0)
-                t.pending_sp = true;
-            else
-                emit(&t, u, utf8_encode(cp, u));
-            i += used;
-        } else {
-            emit(&t, &c, 1);
-            i++;
-        }
-    }
-    if (t.rc == 0 && out->len == t.start)
-        t.rc = intake_buf_append(out, "", 0); /* NUL-terminated even when empty */
-    return t.rc ? -1 : 0;
 }
 
 /* ---- JSON pointers ---- */
@@ -683,11 +491,11 @@ static int intercom_items(const struct intake_webhook_conf *c, json_t *body, jso
     if (!json_is_object(part))
         return fail(why, "no message in the conversation");
     const char *html = str_of(get(part, "body"));
-    intake_buf text = {0};
-    if (intake_html_to_text(html ? html : "", html ? strlen(html) : 0, &text) != 0)
-        return intake_buf_free(&text), fail(why, "out of memory");
-    json_t *item = new_item(nid, c->channel, text.data ? text.data : "", false);
-    intake_buf_free(&text);
+    char *text = intake_html_to_text(html, html ? strlen(html) : 0, SIZE_MAX, NULL);
+    if (!text)
+        return fail(why, "out of memory");
+    json_t *item = new_item(nid, c->channel, text, false);
+    free(text);
     json_t *author = get(part, "author"), *handle = id_string(get(author, "id"));
     set_from(item, str_of(get(author, "name")), str_of(get(author, "email")), handle);
     json_decref(handle);

@@ -1,6 +1,7 @@
 /*
  * The webhook source's pure parts (gateway/sources/webhook.c), public so that they can be
- * tested without a server: signature checks, HTML to text, and vendor events to items.
+ * tested without a server: signature checks, JSON pointers, and vendor events to items
+ * (HTML to text is in intake/html.h).
  * No I/O, no threads, no logging.
  */
 #ifndef INTAKE_WEBHOOK_H
@@ -11,7 +12,6 @@
 
 #include <jansson.h>
 
-#include "intake/normalise.h" /* intake_buf */
 
 enum intake_webhook_format { INTAKE_WEBHOOK_GENERIC, INTAKE_WEBHOOK_META, INTAKE_WEBHOOK_INTERCOM };
 
@@ -56,13 +56,6 @@ int intake_webhook_check_standard(const char *secret, const char *id, const char
 
 /* Whether a Standard Webhooks secret decodes to a key (for the config check). */
 bool intake_webhook_standard_secret_ok(const char *secret);
-
-/* Appends the text of an HTML fragment (`len` bytes, borrowed) to out: tags dropped,
- * <script> and <style> contents dropped, entities decoded (named common ones and
- * numeric), <br> a line break, block ends (p, div, li, h1-h6, tr, blockquote) a blank
- * line, runs of spaces folded, no blank lines at the ends. Returns 0, or -1 when memory
- * runs out. */
-int intake_html_to_text(const char *html, size_t len, intake_buf *out);
 
 /* A JSON pointer (RFC 6901, "" is the whole document) into `doc`. Returns the value
  * (borrowed from doc) or NULL when it does not resolve or the pointer is malformed. */
