@@ -8,6 +8,9 @@
 extern const struct intake_source_type intake_source_pipe;
 extern const struct intake_source_type intake_source_maildir;
 extern const struct intake_source_type intake_source_webhook;
+extern const struct intake_source_type intake_source_facebook;
+extern const struct intake_source_type intake_source_x;
+extern const struct intake_source_type intake_source_mastodon;
 extern const struct intake_sink_type intake_sink_http;
 extern const struct intake_sink_type intake_sink_jsonl;
 
@@ -15,6 +18,9 @@ const struct intake_source_type *const intake_source_types[] = {
     &intake_source_pipe,
     &intake_source_maildir,
     &intake_source_webhook,
+    &intake_source_facebook,
+    &intake_source_x,
+    &intake_source_mastodon,
     NULL,
 };
 

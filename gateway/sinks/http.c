@@ -79,7 +79,7 @@ static char *dup_or_null(const char *s)
 static const char *const record_members[] = {
     "schema", "id", "received_at", "channel", "source", "source_id", "public", "author",
     "subject", "text", "redactions", "category", "mp_underlying", "flags", "confidence",
-    "rules", "deadlines", "thread", "attachments", NULL,
+    "rules", "deadlines", "thread", "attachments", "permalink", NULL,
 };
 
 /* Trims spaces around [*s, *s + *n). */
