@@ -13,6 +13,7 @@ extern const struct intake_source_type intake_source_x;
 extern const struct intake_source_type intake_source_mastodon;
 extern const struct intake_sink_type intake_sink_http;
 extern const struct intake_sink_type intake_sink_jsonl;
+extern const struct intake_sink_type intake_sink_social_actions;
 
 const struct intake_source_type *const intake_source_types[] = {
     &intake_source_pipe,
@@ -27,6 +28,7 @@ const struct intake_source_type *const intake_source_types[] = {
 const struct intake_sink_type *const intake_sink_types[] = {
     &intake_sink_http,
     &intake_sink_jsonl,
+    &intake_sink_social_actions,
     NULL,
 };
 

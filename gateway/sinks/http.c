@@ -335,42 +335,12 @@ static int check_pointer(const char *p, char *err, size_t errlen)
     return 0;
 }
 
-/* "<rules folder>/templates/<name>"; NULL when out of memory. */
-static char *rules_template(const intake_config *cfg, const char *name)
-{
-    char *dir = intake_config_rules_dir(cfg), *out = NULL;
-    size_t n = dir ? strlen(dir) + strlen(name) + sizeof "/templates/" : 0;
-    if (n && (out = malloc(n)) != NULL)
-        snprintf(out, n, "%s/templates/%s", dir, name);
-    free(dir);
-    return out;
-}
-
-/* The template file's path: the config file's folder first, then the rules' templates/
- * for a relative name that is not there. NULL when unset (or out of memory). */
-static char *template_path(const intake_config *cfg, const struct intake_section *sec)
-{
-    const char *raw = intake_config_get(sec, "template");
-    if (raw == NULL || raw[0] == '\0')
-        return NULL;
-    char *p = intake_config_get_path(cfg, sec, "template");
-    if (raw[0] == '/' || (p && access(p, F_OK) == 0))
-        return p;
-    char *alt = rules_template(cfg, raw);
-    if (alt && access(alt, F_OK) == 0) {
-        free(p);
-        return alt;
-    }
-    free(alt);
-    return p;
-}
-
 static int load_template(struct http_sink *s, const intake_config *cfg,
                          const struct intake_section *sec, char *err, size_t errlen)
 {
     if (intake_config_get(sec, "template") == NULL)
         return 0;
-    char *path = template_path(cfg, sec);
+    char *path = intake_config_get_template_path(cfg, sec, "template");
     if (path == NULL) {
         set_err(err, errlen, "template: out of memory", NULL);
         return -1;

@@ -410,6 +410,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(400, {"title": "Invalid Request", "type": "about:blank",
                                      "status": 400, "detail": "bad request"}, (), e)
         e["accepted"] = True
+        with st.lock:
+            drop = st.drop_reply > 0
+            st.drop_reply -= 1 if drop else 0
+        if drop:
+            e["forced"] = True
+            e["status"] = None
+            st.write(e)
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         self.answer(201, {"data": {"id": str(st.next_id()), "text": b["text"]}}, (), e)
 
     # ---- mastodon ----
