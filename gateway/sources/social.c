@@ -146,27 +146,6 @@ double intake_meta_usage(const char *app_usage, const char *buc_usage, double *r
     return m;
 }
 
-const char *intake_link_rel(const char *link, const char *rel, char *out, size_t cap)
-{
-    const char *p = link;
-    while (p && (p = strchr(p, '<')) != NULL) {
-        const char *end = strchr(p, '>');
-        if (end == NULL)
-            return NULL;
-        const char *next = strchr(end, ',');
-        size_t params = next ? (size_t)(next - end) : strlen(end);
-        char want[32];
-        snprintf(want, sizeof want, "rel=\"%s\"", rel);
-        const char *hit = strstr(end, want);
-        if (hit && (size_t)(hit - end) < params && (size_t)(end - p - 1) < cap) {
-            snprintf(out, cap, "%.*s", (int)(end - p - 1), p + 1);
-            return out;
-        }
-        p = next;
-    }
-    return NULL;
-}
-
 int intake_id_cmp(const char *a, const char *b)
 {
     while (*a == '0' && a[1])

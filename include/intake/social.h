@@ -69,10 +69,6 @@ enum intake_meta_action intake_meta_action_of(int code);
  * in seconds (0 when none). */
 double intake_meta_usage(const char *app_usage, const char *buc_usage, double *regain);
 
-/* Reads the Link header's rel="prev" or rel="next" URL into out (cap bytes). Returns out,
- * or NULL when there is none. */
-const char *intake_link_rel(const char *link, const char *rel, char *out, size_t cap);
-
 /* Compares two decimal id strings (X and Mastodon snowflakes) as numbers: <0, 0, >0. */
 int intake_id_cmp(const char *a, const char *b);
 
