@@ -2,8 +2,9 @@
  * The case-system sink (type "http"): POSTs each record, or a JSON template's expansion of
  * it, to one URL with libcurl and turns the answer into delivered / retry / dead (see
  * README.md beside this file for the status table, ../../rules/templates/README.md for
- * the template syntax). One CURL easy handle per sink, reused so connections are kept;
- * deliver is called from one thread per sink, so the state needs no lock. No global state:
+ * the template syntax). One HTTP client (include/intake/httpc.h: a libcurl easy handle)
+ * per sink, reused so connections are kept; deliver is called from one thread per sink,
+ * so the state needs no lock. No global state:
  * the program calls curl_global_init once at start. Nothing here prints; errors never
  * carry record content or the token.
  */
