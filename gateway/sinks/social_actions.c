@@ -58,7 +58,7 @@ static const struct intake_option options[] = {
     {"facebook_token", INTAKE_OPT_STRING, NULL,
      "Page access token (MODERATE task: pages_manage_engagement, pages_messaging); unset: "
      "no Facebook actions", NULL, 0, 0, false, true},
-    {"facebook_base_url", INTAKE_OPT_STRING, "https://graph.facebook.com/v19.0",
+    {"facebook_base_url", INTAKE_OPT_STRING, "https://graph.facebook.com/v21.0",
      "Graph API base URL", NULL, 0, 0, false, false},
     {"facebook_page_id", INTAKE_OPT_STRING, NULL,
      "the Page's id, for records whose thread has no page_id (webhook comments)", NULL, 0, 0,

@@ -29,7 +29,7 @@
                        "can_reply_privately,permalink_url"
 
 static const struct intake_option options[] = {
-    INTAKE_SOCIAL_OPTIONS("https://graph.facebook.com/v19.0", false),
+    INTAKE_SOCIAL_OPTIONS("https://graph.facebook.com/v21.0", false),
     {"page_id", INTAKE_OPT_STRING, NULL, "the Facebook Page's id", NULL, 0, 0, true, false},
     {"window_days", INTAKE_OPT_INT, "7",
      "posts of the last this many days have their comments read", NULL, 1, 90, false, false},

@@ -296,6 +296,28 @@ class FirstRunAndRestart(Base):
         self.assertEqual(mins, ["0", "3", "6", "7"])
 
 
+class XSearch(Base):
+    def test_search_pages_with_its_own_cursor(self):
+        mentions = [x_mention(i) for i in range(3)]
+        mentions += [x_mention(i, "Riverside Homes never fixed the roof %d" % i)
+                     for i in range(3, 8)]
+        x = self.peer("x", "--page-size", 2, "--data", write(
+            self.dir, "x.json", {"mentions": mentions, "users": X_USERS}))
+        extra = 'search_query = "Riverside Homes"\n'
+        self.gateway(config(sources(x=x).rstrip("\n") + "\n" + extra))
+        self.wait_count("tw", 8)
+        self.gw.wait_for(lambda: any(r["query"].get("since_id") == ["1007"] for r in x.gets()
+                                     if r["path"].endswith("/search/recent")), 30,
+                         "a search with the stored since_id")
+        search = [r for r in x.gets() if r["path"].endswith("/search/recent")]
+        self.assertEqual(search[0]["query"]["query"], ['"Riverside Homes"'])
+        self.assertTrue(any("next_token" in r["query"] for r in search))
+        self.assertFalse(any("pagination_token" in r["query"] for r in search))
+        with self.gw.db() as db:
+            cur = dict(db.execute("SELECT key, value FROM cursors WHERE source='tw'"))
+        self.assertEqual(cur, {"mentions_since_id": "1007", "search_since_id": "1007"})
+
+
 class RateLimits(Base):
     def test_x_budget_and_429(self):
         x = self.peer("x", "--page-size", 2, "--rate-limit", 2, "--rate-window", 3,
@@ -377,6 +399,27 @@ class TokenExpiry(Base):
         self.wait_count("fb", 2)
         self.gw.wait_for(lambda: any(e.get("name") == "fb" and e.get("state") == "ok"
                                      for e in self.gw.events("part_state")[1:]), 20, "ok")
+
+
+    def test_x_and_mastodon_401(self):
+        fb = self.peer("facebook", "--data", write(self.dir, "fb.json", fb_data(2)))
+        x = self.peer("x", "--data", write(self.dir, "x.json", {
+            "mentions": [x_mention(1)], "users": X_USERS}))
+        md = self.peer("mastodon", "--data", write(self.dir, "md.json", {
+            "notifications": [masto_note(1)]}))
+        x.control(expire_token=True)
+        md.control(expire_token=True)
+        self.gateway(config(sources(fb, x, md)))
+        self.wait_count("fb", 2)
+        self.gw.wait_for(lambda: len(x.gets()) >= 2 and len(md.gets()) >= 2, 30, "polls")
+        states = {}
+        for e in self.gw.events("part_state"):
+            states[e.get("name")] = e
+        self.assertEqual(states["tw"]["state"], "needs_reauth")
+        self.assertIn("401", states["tw"]["reason"])
+        self.assertEqual(states["md"]["state"], "needs_reauth")
+        self.assertEqual(states["fb"]["state"], "ok")
+        self.assertEqual(self.ids("tw") + self.ids("md"), [])
 
 
 class Actions(Base):
