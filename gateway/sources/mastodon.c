@@ -195,6 +195,11 @@ static int run(intake_source_ctx *ctx)
     return rc;
 }
 
+static int check(const intake_config *cfg, const struct intake_section *sec, intake_diag *diag)
+{
+    return intake_social_check(cfg, sec, NULL, diag);
+}
+
 const struct intake_source_type intake_source_mastodon = {
-    "mastodon", "polls a Mastodon account's mentions", options, NULL, run, NULL,
+    "mastodon", "polls a Mastodon account's mentions", options, check, run, NULL,
 };

@@ -168,6 +168,33 @@ static const char *trimmed_base(char *base)
     return base;
 }
 
+int intake_social_check(const intake_config *cfg, const struct intake_section *sec,
+                        const char *id_key, intake_diag *diag)
+{
+    const char *base = intake_config_get(sec, "base_url");
+    const char *token = intake_config_get(sec, "token");
+    const char *id = id_key ? intake_config_get(sec, id_key) : NULL;
+    const char *name = sec->name ? sec->name : "";
+    char why[96];
+    int rc = 0;
+    if (base && intake_http_check_url(base, why, sizeof why) != 0) {
+        intake_diag_add(diag, "%s:%d: source \"%s\": base_url: %s", cfg->path, sec->line, name,
+                        why);
+        rc = -1;
+    }
+    if (token && (!token[0] || strpbrk(token, "\r\n"))) {
+        intake_diag_add(diag, "%s:%d: source \"%s\": token: empty or holds a line break",
+                        cfg->path, sec->line, name);
+        rc = -1;
+    }
+    if (id_key && (!id || !id[0] || strspn(id, "0123456789") != strlen(id) || strlen(id) > 32)) {
+        intake_diag_add(diag, "%s:%d: source \"%s\": %s: a numeric id", cfg->path, sec->line,
+                        name, id_key);
+        rc = -1;
+    }
+    return rc;
+}
+
 int intake_social_open(struct intake_social *s, intake_source_ctx *ctx)
 {
     const struct intake_section *sec = intake_source_section(ctx);

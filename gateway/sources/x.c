@@ -257,12 +257,7 @@ static int run(intake_source_ctx *ctx)
 
 static int check(const intake_config *cfg, const struct intake_section *sec, intake_diag *diag)
 {
-    const char *id = intake_config_get(sec, "user_id");
-    if (id && id[0] && strspn(id, "0123456789") == strlen(id) && strlen(id) <= 32)
-        return 0;
-    intake_diag_add(diag, "%s:%d: source \"%s\": user_id: the numeric X user id", cfg->path,
-                    sec->line, sec->name ? sec->name : "");
-    return -1;
+    return intake_social_check(cfg, sec, "user_id", diag);
 }
 
 const struct intake_source_type intake_source_x = {

@@ -103,6 +103,12 @@ struct intake_social {
     struct intake_httpc_resp resp; /* the last response */
 };
 
+/* The checks every social source's section gets (config check and start): base_url an
+ * http(s) URL, the token without line breaks; `id_key` (may be NULL) a numeric id. Returns
+ * 0, or -1 with "file:line: ..." messages in diag (no secret quoted). */
+int intake_social_check(const intake_config *cfg, const struct intake_section *sec,
+                        const char *id_key, intake_diag *diag);
+
 /* Opens the connection from the source's section. Returns 0, or -1 (logged, no secret). */
 int intake_social_open(struct intake_social *s, intake_source_ctx *ctx);
 

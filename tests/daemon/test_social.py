@@ -523,6 +523,42 @@ class Actions(Base):
         self.assertEqual(len(x.posts()), 1)
 
 
+class ConfigCheck(unittest.TestCase):
+    def check(self, text):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "intake.ini")
+            with open(path, "w") as f:
+                f.write("[spool]\npath = spool.db\n[http]\nenabled = no\n" + text)
+            r = subprocess.run([INTAKE, "config", "check", "--config", path],
+                               capture_output=True, text=True)
+            return r.returncode, r.stdout + r.stderr
+
+    def test_bad_sections_are_refused_with_their_line(self):
+        rc, out = self.check('[source "m"]\ntype = mastodon\nbase_url = ftp://h\n'
+                             'token = %s\n[source "t"]\ntype = x\nuser_id = me\ntoken = t\n'
+                             '[source "f"]\ntype = facebook\npage_id = 12\n' % TOKEN)
+        self.assertNotEqual(rc, 0)
+        self.assertIn(':5: source "m": base_url', out)
+        self.assertIn(':9: source "t": user_id', out)
+        self.assertIn('source "f"', out)          # token is required
+        self.assertNotIn(TOKEN, out)
+
+    def test_reply_texts_must_be_fixed(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "reply.txt"), "w") as f:
+                f.write("Hello {{author.name}}, please DM us\n")
+            rc, out = self.check('[sink "s"]\ntype = social_actions\nmastodon_token = t\n'
+                                 'mastodon_base_url = https://h\nmastodon_reply_template = '
+                                 '%s/reply.txt\n' % d)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("{{", out)
+        rc, out = self.check('[sink "s"]\ntype = social_actions\n')
+        self.assertNotEqual(rc, 0)
+        self.assertIn("no platform configured", out)
+        rc, out = self.check('[sink "s"]\ntype = social_actions\nfacebook_token = t\n')
+        self.assertEqual(rc, 0, out)  # the shipped private reply text
+
+
 if __name__ == "__main__":
     INTAKE = os.path.abspath(sys.argv.pop(1))
     unittest.main()
