@@ -51,7 +51,9 @@ next n GETs get 429 with a reset --rate-window from now), {"throttle": [codes]} 
 the next GETs get these error codes), {"usage": pct} (facebook: X-App-Usage call_count),
 {"drop_reply": n} (the next n replies are carried out, then the connection is closed
 without an answer: a lost response), {"fail_reply": n} (the next n replies get 500 without
-being carried out), {"empty_page": bool}. --data FILE seeds the same shapes at start.
+being carried out), {"slow_reply": n, "slow_seconds": s} (the next n Facebook private
+replies are carried out and logged, then answered only after s seconds), {"empty_page":
+bool}. --data FILE seeds the same shapes at start.
 
 --log FILE: one JSON line per request, written before the answer: t (time.time()), method,
 path, query (dict of lists), status, over_budget (a GET that came while the window was
@@ -102,6 +104,8 @@ class State:
         self.usage = None
         self.drop_reply = 0
         self.fail_reply = 0
+        self.slow_reply = 0
+        self.slow_seconds = 0.0
         self.empty_page = False
         self.page_id = args.page_id
         self.user_id = args.user_id
@@ -143,6 +147,8 @@ class State:
             self.usage = req.get("usage", self.usage)
             self.drop_reply = int(req.get("drop_reply", self.drop_reply))
             self.fail_reply = int(req.get("fail_reply", self.fail_reply))
+            self.slow_reply = int(req.get("slow_reply", self.slow_reply))
+            self.slow_seconds = float(req.get("slow_seconds", self.slow_seconds))
             self.empty_page = bool(req.get("empty_page", self.empty_page))
 
     def spend(self, endpoint):
@@ -327,6 +333,8 @@ class Handler(BaseHTTPRequestHandler):
             dup = cid in st.replied
             drop = not fail and not dup and st.drop_reply > 0
             st.drop_reply -= 1 if drop else 0
+            slow = not fail and not dup and not drop and st.slow_reply > 0
+            st.slow_reply -= 1 if slow else 0
             if not fail and not dup:
                 st.replied[cid] = "m_%d" % (st.counter + 1)
                 st.counter += 1
@@ -345,7 +353,18 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return
         e["accepted"] = True
-        self.answer(200, {"recipient_id": "PSID1", "message_id": st.replied[cid]}, (), e)
+        answer = {"recipient_id": "PSID1", "message_id": st.replied[cid]}
+        if slow:  # carried out and logged, then a long wait before the answer
+            e["forced"] = True
+            e["status"] = None
+            st.write(e)
+            time.sleep(st.slow_seconds)
+            try:
+                self.answer(200, answer)
+            except OSError:
+                pass
+            return
+        self.answer(200, answer, (), e)
 
     # ---- x ----
 
