@@ -8,7 +8,7 @@
  *   private reply (POST /{page-id}/messages with recipient.comment_id) with the text of
  *   facebook_reply_template;
  * - x: when x_reply_template is set, a public reply (POST /2/tweets, reply.in_reply_to_
- *   tweet_id) with that text;
+ *   tweet_id) "@<handle> <text>";
  * - mastodon: when mastodon_reply_template is set, a reply (POST /api/v1/statuses,
  *   in_reply_to_id, the post's own visibility) "@<acct> <text>".
  * Everything else is INTAKE_SKIPPED with the reason. The reply texts are fixed: a
@@ -404,53 +404,74 @@ static void take_id(const struct intake_httpc_resp *r, struct intake_delivery_re
     json_decref(doc);
 }
 
+/* "@handle text": the author's handle first. Mastodon notifies the author by it; X
+ * refuses a text identical to an earlier post of the account (seen in public reports),
+ * and the handle makes each resident's reply differ. A handle with anything but letters,
+ * digits and "_.-@" is left out. Returns a new string, NULL when out of memory. */
+static char *mention_text(const char *text, const char *handle)
+{
+    const char *h = handle && handle[0] == '@' ? handle + 1 : handle;
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789_.-@";
+    if (h && (!h[0] || strspn(h, ok) != strlen(h) || strlen(h) > 200))
+        h = NULL;
+    size_t n = strlen(text) + (h ? strlen(h) : 0) + 4;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s%s%s", h ? "@" : "", h ? h : "", h ? " " : "", text);
+    return out;
+}
+
+/* Judges the answer to an X reply (sent: what intake_httpc_do returned). */
+static void judge_x(struct actions *a, int sent, const struct intake_httpc_resp *r,
+                    struct intake_delivery_result *res)
+{
+    char why[200];
+    res->status = sent == 0 ? (int)r->status : 0;
+    if (sent != 0 && !r->maybe_sent) {
+        outcome(res, INTAKE_RETRY, "x reply", r->error);
+    } else if (sent != 0 || r->status >= 500) {
+        snprintf(why, sizeof why, "outcome unknown (%s): not retried, so that the reply is "
+                 "never posted twice; check the conversation", sent ? "no answer" : "5xx");
+        outcome(res, INTAKE_DEAD, "x reply", why);
+    } else if (r->status == 200 || r->status == 201) {
+        outcome(res, INTAKE_DELIVERED, "x reply", "replied");
+        take_id(r, res);
+    } else {
+        snprintf(why, sizeof why, "HTTP %ld", r->status);
+        outcome(res, r->status == 429 || r->status == 401 ? INTAKE_RETRY : INTAKE_DEAD,
+                "x reply", why);
+        res->retry_after = r->status == 429 ? until_reset(a, "x-rate-limit-reset") : -1;
+    }
+    if (sent == 0 && res->outcome != INTAKE_DELIVERED)
+        keep(res, r);
+}
+
 static void x_reply(struct actions *a, json_t *rec, struct intake_delivery_result *res)
 {
-    const char *post_id = str(json_object_get(rec, "thread"), "post_id")
-                              ? str(json_object_get(rec, "thread"), "post_id")
-                              : str(rec, "source_id");
-    char url[URL_MAX], why[200];
+    json_t *thread = json_object_get(rec, "thread");
+    const char *post_id = str(thread, "post_id") ? str(thread, "post_id")
+                                                 : str(rec, "source_id");
+    char url[URL_MAX];
     struct intake_httpc_resp r;
     if (!id_ok(post_id)) {
         outcome(res, INTAKE_DEAD, "x reply", "no usable post id in the record");
         return;
     }
-    json_t *body = json_pack("{s:s, s:{s:s}}", "text", a->x.text, "reply",
-                             "in_reply_to_tweet_id", post_id);
+    char *msg = mention_text(a->x.text, str(json_object_get(rec, "author"), "handle"));
+    json_t *body = msg ? json_pack("{s:s, s:{s:s}}", "text", msg, "reply",
+                                   "in_reply_to_tweet_id", post_id) : NULL;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    snprintf(url, sizeof url, "%s/2/tweets", a->x.base);
-    int sent = text ? post(a, &a->x, url, "Content-Type: application/json", text, NULL, &r) : -1;
-    free(text);
-    res->status = sent == 0 ? (int)r.status : 0;
-    if (sent != 0 && (!text || !r.maybe_sent)) {
-        outcome(res, INTAKE_RETRY, "x reply", text ? r.error : "out of memory");
-    } else if (sent != 0 || r.status >= 500) {
-        snprintf(why, sizeof why, "outcome unknown (%s): not retried, so that the reply is "
-                 "never posted twice; check the conversation", sent ? "no answer" : "5xx");
-        outcome(res, INTAKE_DEAD, "x reply", why);
-    } else if (r.status == 200 || r.status == 201) {
-        outcome(res, INTAKE_DELIVERED, "x reply", "replied");
-        take_id(&r, res);
-    } else {
-        snprintf(why, sizeof why, "HTTP %ld", r.status);
-        outcome(res, r.status == 429 || r.status == 401 ? INTAKE_RETRY : INTAKE_DEAD, "x reply",
-                why);
-        res->retry_after = r.status == 429 ? until_reset(a, "x-rate-limit-reset") : -1;
+    free(msg);
+    if (text == NULL) {
+        outcome(res, INTAKE_RETRY, "x reply", "out of memory");
+        return;
     }
-    if (sent == 0 && res->outcome != INTAKE_DELIVERED)
-        keep(res, &r);
-}
-
-/* "@acct text": the mention makes Mastodon notify the author. */
-static char *mastodon_text(const struct actions *a, const char *handle)
-{
-    size_t n = strlen(a->masto.text) + (handle ? strlen(handle) : 0) + 4;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s%s%s%s", handle && handle[0] != '@' ? "@" : "", handle ? handle : "",
-                 handle ? " " : "", a->masto.text);
-    return s;
+    snprintf(url, sizeof url, "%s/2/tweets", a->x.base);
+    int sent = post(a, &a->x, url, "Content-Type: application/json", text, NULL, &r);
+    free(text);
+    judge_x(a, sent, &r, res);
 }
 
 static const char *reply_visibility(const char *v)
@@ -471,7 +492,7 @@ static void mastodon(struct actions *a, const char *record_id, json_t *rec,
         outcome(res, INTAKE_DEAD, "mastodon reply", "no usable status id in the record");
         return;
     }
-    char *msg = mastodon_text(a, str(json_object_get(rec, "author"), "handle"));
+    char *msg = mention_text(a->masto.text, str(json_object_get(rec, "author"), "handle"));
     json_t *body = msg ? json_pack("{s:s, s:s, s:s}", "status", msg, "in_reply_to_id", status,
                                    "visibility", reply_visibility(str(thread, "visibility")))
                        : NULL;

@@ -525,7 +525,8 @@ class Actions(Base):
         tweets = x.posts()
         self.assertEqual(len(tweets), 1)
         self.assertEqual(tweets[0]["body"]["reply"], {"in_reply_to_tweet_id": "1001"})
-        self.assertNotRegex(tweets[0]["body"]["text"], r"\d")
+        self.assertTrue(tweets[0]["body"]["text"].startswith("@tenant77 Thank you"))
+        self.assertNotRegex(tweets[0]["body"]["text"][10:], r"\d")
         toots = md.posts()
         self.assertEqual(len(toots), 2)  # the first answer was lost: the retry is a replay
         self.assertEqual(sum(1 for p in toots if p.get("accepted")), 1)
@@ -534,6 +535,7 @@ class Actions(Base):
         self.assertEqual(toots[0]["body"]["in_reply_to_id"], "50001")
         self.assertTrue(toots[0]["body"]["status"].startswith("@zsc@example.social "))
         self.assertNotRegex(toots[0]["body"]["status"], r"\d")
+        self.assertNotIn(PHONE, json.dumps(tweets + toots))
 
     def test_x_reply_with_unknown_outcome_is_not_retried(self):
         x = self.peer("x", "--data", write(self.dir, "x.json", {
