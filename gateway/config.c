@@ -1186,3 +1186,32 @@ char *intake_config_get_rules_path(const intake_config *cfg, const struct intake
     free(dir);
     return p;
 }
+
+/* "<rules folder>/templates/<name>"; NULL when out of memory. */
+static char *rules_template(const intake_config *cfg, const char *name)
+{
+    char *dir = intake_config_rules_dir(cfg), *out = NULL;
+    size_t n = dir ? strlen(dir) + strlen(name) + sizeof "/templates/" : 0;
+    if (n && (out = malloc(n)) != NULL)
+        snprintf(out, n, "%s/templates/%s", dir, name);
+    free(dir);
+    return out;
+}
+
+char *intake_config_get_template_path(const intake_config *cfg, const struct intake_section *s,
+                                      const char *key)
+{
+    const char *raw = intake_config_get(s, key);
+    if (raw == NULL || raw[0] == '\0')
+        return NULL;
+    char *p = intake_config_get_path(cfg, s, key);
+    if (raw[0] == '/' || (p && access(p, F_OK) == 0))
+        return p;
+    char *alt = rules_template(cfg, raw);
+    if (alt && access(alt, F_OK) == 0) {
+        free(p);
+        return alt;
+    }
+    free(alt);
+    return p;
+}

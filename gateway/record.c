@@ -218,7 +218,7 @@ static json_t *record_core(intake_recorder *r, const struct intake_record_in *in
     json_t *redactions = in->redactions ? json_deep_copy(in->redactions) : json_array();
     return json_pack(
         "{s:s, s:s, s:s, s:o, s:s, s:o, s:b, s:o, s:o, s:s, s:o, s:s, s:o, s:o, s:f, s:o,"
-        " s:o, s:o, s:o}",
+        " s:o, s:o, s:o, s:o}",
         "schema", INTAKE_RECORD_SCHEMA, "id", in->record_id, "received_at", in->received_at,
         "channel", str_or_null(item, "channel"), "source", in->source,
         "source_id", str_or_null(item, "id"),
@@ -230,5 +230,6 @@ static json_t *record_core(intake_recorder *r, const struct intake_record_in *in
                                                : json_null(),
         "flags", flag_array(v->flags), "confidence", v->confidence,
         "rules", rule_array(in->rs, v, in->automated), "deadlines", deadlines(in),
-        "thread", thread(r, item, text), "attachments", attachments(item));
+        "thread", thread(r, item, text), "attachments", attachments(item),
+        "permalink", str_or_null(item, "permalink"));
 }

@@ -9,15 +9,22 @@ extern const struct intake_source_type intake_source_pipe;
 extern const struct intake_source_type intake_source_imap;
 extern const struct intake_source_type intake_source_maildir;
 extern const struct intake_source_type intake_source_webhook;
+extern const struct intake_source_type intake_source_facebook;
+extern const struct intake_source_type intake_source_x;
+extern const struct intake_source_type intake_source_mastodon;
 extern const struct intake_sink_type intake_sink_http;
 extern const struct intake_sink_type intake_sink_jsonl;
 extern const struct intake_sink_type intake_sink_smtp;
+extern const struct intake_sink_type intake_sink_social_actions;
 
 const struct intake_source_type *const intake_source_types[] = {
     &intake_source_pipe,
     &intake_source_maildir,
     &intake_source_webhook,
     &intake_source_imap,
+    &intake_source_facebook,
+    &intake_source_x,
+    &intake_source_mastodon,
     NULL,
 };
 
@@ -25,6 +32,7 @@ const struct intake_sink_type *const intake_sink_types[] = {
     &intake_sink_http,
     &intake_sink_jsonl,
     &intake_sink_smtp,
+    &intake_sink_social_actions,
     NULL,
 };
 

@@ -2,8 +2,9 @@
  * The case-system sink (type "http"): POSTs each record, or a JSON template's expansion of
  * it, to one URL with libcurl and turns the answer into delivered / retry / dead (see
  * README.md beside this file for the status table, ../../rules/templates/README.md for
- * the template syntax). One CURL easy handle per sink, reused so connections are kept;
- * deliver is called from one thread per sink, so the state needs no lock. No global state:
+ * the template syntax). One HTTP client (include/intake/httpc.h: a libcurl easy handle)
+ * per sink, reused so connections are kept; deliver is called from one thread per sink,
+ * so the state needs no lock. No global state:
  * the program calls curl_global_init once at start. Nothing here prints; errors never
  * carry record content or the token.
  */
@@ -12,18 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
+#include "intake/httpc.h"
 #include "intake/sink.h"
 
 #define BODY_CAP (64 * 1024)     /* response bytes buffered; the rest is read and dropped */
-#define CONNECT_TIMEOUT_MAX 10L  /* seconds, capped by `timeout` */
-#define RETRY_AFTER_MAX 86400.0  /* a remote asking for more than a day gets a day */
 #define IDEMPOTENCY_KEY_MAX 255  /* Zendesk's limit */
 #define JSON_OUT_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
 
@@ -47,7 +44,7 @@ static const struct intake_option http_options[] = {
 };
 
 struct http_sink {
-    CURL *curl;
+    intake_httpc *client;
     char *url;
     char *auth_header;   /* "Authorization: Bearer ...", NULL without a token */
     char *extra_header;  /* NULL when none */
@@ -56,10 +53,6 @@ struct http_sink {
     json_t *tmpl;        /* NULL: the record is posted as it is */
     long timeout;
     bool verify;
-    char errbuf[CURL_ERROR_SIZE];
-    char retry_after[64]; /* raw Retry-After of the last response, "" when none */
-    size_t body_len;
-    char body[BODY_CAP + 1];
 };
 
 /* ---- small helpers ---- */
@@ -87,7 +80,7 @@ static char *dup_or_null(const char *s)
 static const char *const record_members[] = {
     "schema", "id", "received_at", "channel", "source", "source_id", "public", "author",
     "subject", "text", "redactions", "category", "mp_underlying", "flags", "confidence",
-    "rules", "deadlines", "thread", "attachments", NULL,
+    "rules", "deadlines", "thread", "attachments", "permalink", NULL,
 };
 
 /* Trims spaces around [*s, *s + *n). */
@@ -315,21 +308,11 @@ static json_t *expand(json_t *t, json_t *rec)
 
 static int check_url(const char *url, char *err, size_t errlen)
 {
-    CURLU *u = curl_url();
-    char *scheme = NULL;
-    int rc = -1;
-    if (u == NULL)
-        set_err(err, errlen, "out of memory", NULL);
-    else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-             curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
-        set_err(err, errlen, "url: not a URL", NULL);
-    else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
-        set_err(err, errlen, "url: only http:// and https:// are supported", NULL);
-    else
-        rc = 0;
-    curl_free(scheme);
-    curl_url_cleanup(u);
-    return rc;
+    char why[96];
+    if (intake_http_check_url(url, why, sizeof why) == 0)
+        return 0;
+    set_err(err, errlen, "url: %s", why);
+    return -1;
 }
 
 static int check_header(const char *h, char *err, size_t errlen)
@@ -353,42 +336,12 @@ static int check_pointer(const char *p, char *err, size_t errlen)
     return 0;
 }
 
-/* "<rules folder>/templates/<name>"; NULL when out of memory. */
-static char *rules_template(const intake_config *cfg, const char *name)
-{
-    char *dir = intake_config_rules_dir(cfg), *out = NULL;
-    size_t n = dir ? strlen(dir) + strlen(name) + sizeof "/templates/" : 0;
-    if (n && (out = malloc(n)) != NULL)
-        snprintf(out, n, "%s/templates/%s", dir, name);
-    free(dir);
-    return out;
-}
-
-/* The template file's path: the config file's folder first, then the rules' templates/
- * for a relative name that is not there. NULL when unset (or out of memory). */
-static char *template_path(const intake_config *cfg, const struct intake_section *sec)
-{
-    const char *raw = intake_config_get(sec, "template");
-    if (raw == NULL || raw[0] == '\0')
-        return NULL;
-    char *p = intake_config_get_path(cfg, sec, "template");
-    if (raw[0] == '/' || (p && access(p, F_OK) == 0))
-        return p;
-    char *alt = rules_template(cfg, raw);
-    if (alt && access(alt, F_OK) == 0) {
-        free(p);
-        return alt;
-    }
-    free(alt);
-    return p;
-}
-
 static int load_template(struct http_sink *s, const intake_config *cfg,
                          const struct intake_section *sec, char *err, size_t errlen)
 {
     if (intake_config_get(sec, "template") == NULL)
         return 0;
-    char *path = template_path(cfg, sec);
+    char *path = intake_config_get_template_path(cfg, sec, "template");
     if (path == NULL) {
         set_err(err, errlen, "template: out of memory", NULL);
         return -1;
@@ -415,15 +368,6 @@ static int load_ca_file(struct http_sink *s, const intake_config *cfg,
     return s->ca_file && access(s->ca_file, R_OK) == 0 ? 0 : -1;
 }
 
-static char *bearer(const char *token)
-{
-    size_t n = strlen(token) + sizeof "Authorization: Bearer ";
-    char *h = malloc(n);
-    if (h)
-        snprintf(h, n, "Authorization: Bearer %s", token);
-    return h;
-}
-
 /* Reads and checks the section's own keys into s. */
 static int load_settings(struct http_sink *s, const intake_config *cfg,
                          const struct intake_section *sec, char *err, size_t errlen)
@@ -447,7 +391,7 @@ static int load_settings(struct http_sink *s, const intake_config *cfg,
         s->timeout = 30; /* 0 would mean "no limit" to libcurl */
     s->verify = intake_config_get_bool(sec, "tls_verify", true);
     s->url = strdup(url);
-    s->auth_header = token ? bearer(token) : NULL;
+    s->auth_header = token ? intake_http_bearer(token) : NULL;
     s->extra_header = dup_or_null(header);
     s->case_id_pointer = dup_or_null(ptr);
     if (!s->url || (token && !s->auth_header) || (header && !s->extra_header) ||
@@ -461,88 +405,28 @@ static int load_settings(struct http_sink *s, const intake_config *cfg,
 
 /* ---- the transfer ---- */
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+static int setup_client(struct http_sink *s, char *err, size_t errlen)
 {
-    struct http_sink *s = arg;
-    size_t n = size * nmemb, room = BODY_CAP - s->body_len;
-    size_t take = n < room ? n : room;
-    memcpy(s->body + s->body_len, data, take);
-    s->body_len += take;
-    return n;
+    struct intake_httpc_conf conf = {s->timeout, s->verify, s->ca_file, BODY_CAP};
+    s->client = intake_httpc_new(&conf, err, errlen);
+    return s->client ? 0 : -1;
 }
 
-static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+/* The request headers for one record, into lines (6 entries; key: room for the
+ * Idempotency-Key line). Returns how many. */
+static size_t request_headers(const struct http_sink *s, const char *id, const char **lines,
+                              char *key, size_t keycap)
 {
-    struct http_sink *s = arg;
-    size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
-    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-        s->retry_after[0] = '\0'; /* a new response (after a 100 Continue, say) */
-    } else if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
-        const char *v = data + sizeof name - 1;
-        size_t len = n - (sizeof name - 1);
-        trim(&v, &len);
-        snprintf(s->retry_after, sizeof s->retry_after, "%.*s", (int)len, v);
-    }
-    return n;
-}
-
-static int setup_curl(struct http_sink *s, char *err, size_t errlen)
-{
-    long connect = s->timeout < CONNECT_TIMEOUT_MAX ? s->timeout : CONNECT_TIMEOUT_MAX;
-    CURL *c = s->curl = curl_easy_init();
-    if (c == NULL) {
-        set_err(err, errlen, "cannot make a libcurl handle", NULL);
-        return -1;
-    }
-    CURLcode rc = CURLE_OK;
-#define SET(opt, val) (rc = rc != CURLE_OK ? rc : curl_easy_setopt(c, opt, val))
-    SET(CURLOPT_URL, s->url);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_POST, 1L);
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_TIMEOUT, s->timeout);
-    SET(CURLOPT_CONNECTTIMEOUT, connect);
-    SET(CURLOPT_SSL_VERIFYPEER, s->verify ? 1L : 0L);
-    SET(CURLOPT_SSL_VERIFYHOST, s->verify ? 2L : 0L);
-    if (s->ca_file)
-        SET(CURLOPT_CAINFO, s->ca_file);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
-    SET(CURLOPT_USERAGENT, "intake");
-    SET(CURLOPT_ERRORBUFFER, s->errbuf);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, s);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, s);
-#undef SET
-    if (rc != CURLE_OK)
-        set_err(err, errlen, "libcurl: %s", curl_easy_strerror(rc));
-    return rc == CURLE_OK ? 0 : -1;
-}
-
-/* The request headers for one record; NULL when memory runs out. */
-static struct curl_slist *request_headers(const struct http_sink *s, const char *id)
-{
-    char key[sizeof "Idempotency-Key: " + IDEMPOTENCY_KEY_MAX];
-    const char *fixed[] = {"Content-Type: application/json", "Accept: application/json",
-                           "Expect:", key, s->auth_header, s->extra_header};
-    snprintf(key, sizeof key, "Idempotency-Key: %s", id ? id : "");
+    const char *fixed[] = {"Content-Type: application/json", "Accept: application/json", key,
+                           s->auth_header, s->extra_header};
+    size_t n = 0;
+    snprintf(key, keycap, "Idempotency-Key: %s", id ? id : "");
     if (id == NULL || id[0] == '\0')
-        fixed[3] = NULL;
-    struct curl_slist *list = NULL;
-    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
-        if (fixed[i] == NULL)
-            continue;
-        struct curl_slist *l = curl_slist_append(list, fixed[i]);
-        if (l == NULL) {
-            curl_slist_free_all(list);
-            return NULL;
-        }
-        list = l;
-    }
-    return list;
+        fixed[2] = NULL;
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (fixed[i] != NULL)
+            lines[n++] = fixed[i];
+    return n;
 }
 
 /* ---- results ---- */
@@ -554,31 +438,15 @@ static void result_set(struct intake_delivery_result *res, enum intake_outcome o
     snprintf(res->error, sizeof res->error, fmt, arg ? arg : "");
 }
 
-/* Seconds from a Retry-After value (delta seconds or an HTTP date); < 0 when unusable. */
-static double parse_retry_after(const char *v)
-{
-    if (v[0] == '\0')
-        return -1;
-    if (strspn(v, "0123456789") == strlen(v)) {
-        double d = strtod(v, NULL);
-        return d < RETRY_AFTER_MAX ? d : RETRY_AFTER_MAX;
-    }
-    time_t at = curl_getdate(v, NULL);
-    if (at == (time_t)-1)
-        return -1;
-    double d = difftime(at, time(NULL));
-    return d < 0 ? 0 : d < RETRY_AFTER_MAX ? d : RETRY_AFTER_MAX;
-}
-
 /* Keeps the start of the body for the operator, cut on a UTF-8 character boundary and at
  * the first NUL. */
-static void keep_body(const struct http_sink *s, struct intake_delivery_result *res)
+static void keep_body(const struct intake_httpc_resp *r, struct intake_delivery_result *res)
 {
-    size_t n = s->body_len < INTAKE_SINK_BODY_KEEP ? s->body_len : INTAKE_SINK_BODY_KEEP;
-    if (n < s->body_len)
-        while (n > 0 && ((unsigned char)s->body[n] & 0xC0) == 0x80)
+    size_t n = r->body_len < INTAKE_SINK_BODY_KEEP ? r->body_len : INTAKE_SINK_BODY_KEEP;
+    if (n < r->body_len)
+        while (n > 0 && ((unsigned char)r->body[n] & 0xC0) == 0x80)
             n--;
-    memcpy(res->response, s->body, n);
+    memcpy(res->response, r->body, n);
     res->response[n] = '\0';
 }
 
@@ -613,11 +481,12 @@ static json_t *pointer_get(json_t *doc, const char *p)
 }
 
 /* Fills res->case_id from the 2xx body when a pointer is configured. */
-static void take_case_id(const struct http_sink *s, struct intake_delivery_result *res)
+static void take_case_id(const struct http_sink *s, const struct intake_httpc_resp *r,
+                         struct intake_delivery_result *res)
 {
     if (s->case_id_pointer == NULL)
         return;
-    json_t *doc = json_loadb(s->body, s->body_len, 0, NULL);
+    json_t *doc = json_loadb(r->body, r->body_len, 0, NULL);
     json_t *v = doc ? pointer_get(doc, s->case_id_pointer) : NULL;
     int n = -1;
     if (json_is_string(v))
@@ -634,31 +503,25 @@ static void take_case_id(const struct http_sink *s, struct intake_delivery_resul
 }
 
 /* The status table: 2xx delivered; 408, 429, 5xx retry; other 3xx and 4xx dead. */
-static void judge_status(const struct http_sink *s, long code,
+static void judge_status(const struct http_sink *s, const struct intake_httpc_resp *r,
                          struct intake_delivery_result *res)
 {
+    long code = r->status;
+    char retry_after[64];
     char what[32];
     res->status = (int)code;
     snprintf(what, sizeof what, "HTTP %ld", code);
     if (code >= 200 && code < 300) {
         res->outcome = INTAKE_DELIVERED;
-        take_case_id(s, res);
+        take_case_id(s, r, res);
         return;
     }
     bool dead = code >= 300 && code < 500 && code != 408 && code != 429;
     result_set(res, dead ? INTAKE_DEAD : INTAKE_RETRY, "%s", what);
     if (!dead)
-        res->retry_after = parse_retry_after(s->retry_after);
-    keep_body(s, res);
-}
-
-static void judge_transfer(const struct http_sink *s, CURLcode rc,
-                           struct intake_delivery_result *res)
-{
-    if (rc == CURLE_OPERATION_TIMEDOUT)
-        result_set(res, INTAKE_RETRY, "timeout", NULL);
-    else
-        result_set(res, INTAKE_RETRY, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+        res->retry_after = intake_http_retry_after(
+            intake_httpc_header(s->client, "Retry-After", retry_after, sizeof retry_after));
+    keep_body(r, res);
 }
 
 /* ---- the plugin's entry points ---- */
@@ -668,8 +531,7 @@ static void http_destroy(void *state)
     struct http_sink *s = state;
     if (s == NULL)
         return;
-    if (s->curl)
-        curl_easy_cleanup(s->curl);
+    intake_httpc_free(s->client);
     free(s->url);
     free(s->auth_header);
     free(s->extra_header);
@@ -688,7 +550,7 @@ static int http_create(const intake_config *cfg, const struct intake_section *se
         set_err(err, errlen, "out of memory", NULL);
         return -1;
     }
-    if (load_settings(s, cfg, sec, err, errlen) != 0 || setup_curl(s, err, errlen) != 0) {
+    if (load_settings(s, cfg, sec, err, errlen) != 0 || setup_client(s, err, errlen) != 0) {
         http_destroy(s);
         return -1;
     }
@@ -743,22 +605,6 @@ static bool key_usable(const char *id)
     return strlen(id) <= IDEMPOTENCY_KEY_MAX;
 }
 
-static CURLcode post(struct http_sink *s, struct curl_slist *headers, const char *body,
-                     size_t len)
-{
-    s->errbuf[0] = '\0';
-    s->retry_after[0] = '\0';
-    s->body_len = 0;
-    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(s->curl);
-    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, NULL);
-    s->body[s->body_len] = '\0';
-    return rc;
-}
-
 static void http_deliver(void *state, const char *record_id, const char *record_json,
                          size_t len, struct intake_delivery_result *res)
 {
@@ -772,21 +618,16 @@ static void http_deliver(void *state, const char *record_id, const char *record_
     }
     if (render(s, record_json, len, &owned, res) != 0)
         return;
-    struct curl_slist *headers = request_headers(s, record_id);
-    if (headers == NULL) {
-        free(owned);
-        result_set(res, INTAKE_RETRY, "out of memory", NULL);
-        return;
-    }
-    CURLcode rc = post(s, headers, owned ? owned : record_json, owned ? strlen(owned) : len);
-    long code = 0;
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
-    if (rc == CURLE_OK)
-        judge_status(s, code, res);
+    const char *lines[6];
+    char key[sizeof "Idempotency-Key: " + IDEMPOTENCY_KEY_MAX];
+    struct intake_httpc_req req = {"POST", s->url, lines, 0, owned ? owned : record_json,
+                                   owned ? strlen(owned) : len};
+    req.nheaders = request_headers(s, record_id, lines, key, sizeof key);
+    struct intake_httpc_resp r;
+    if (intake_httpc_do(s->client, &req, &r) == 0)
+        judge_status(s, &r, res);
     else
-        judge_transfer(s, rc, res);
-    curl_slist_free_all(headers);
+        result_set(res, INTAKE_RETRY, "%s", r.error);
     free(owned);
 }
 

@@ -116,6 +116,13 @@ char *intake_config_rules_dir(const intake_config *cfg);
 char *intake_config_get_rules_path(const intake_config *cfg, const struct intake_section *s,
                                    const char *key);
 
+/* A template file named by `key` (the http sink's template, the social_actions sink's
+ * reply texts): an absolute path as it is; a relative one beside the config file when it
+ * is there, else in the rules folder's templates/. Returns a string the caller owns
+ * (free()), or NULL when unset or out of memory. */
+char *intake_config_get_template_path(const intake_config *cfg, const struct intake_section *s,
+                                      const char *key);
+
 /* The option table of a core section kind ("spool", "http", "rules", "policy", "log"),
  * or NULL when there is no such kind. Static. */
 const struct intake_option *intake_config_core_options(const char *kind);
