@@ -1,5 +1,5 @@
 /*
- * OAuth2 client-credentials tokens (see oauth2.h), with libcurl and jansson.
+ * OAuth2 client-credentials tokens (see oauth2.h), over the shared HTTP client (httpc.h).
  */
 #include "oauth2.h"
 
@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
+
+#include "intake/httpc.h"
 
 #define ANSWER_MAX (64 * 1024) /* a token answer is a few KiB */
 
@@ -19,12 +20,6 @@ struct oauth2_client {
     double renew_at;   /* Unix seconds: fetch anew from here */
 };
 
-struct answer {
-    char buf[ANSWER_MAX];
-    size_t len;
-    bool overflow;
-};
-
 oauth2_client *oauth2_client_new(const struct oauth2_opts *o)
 {
     oauth2_client *c = calloc(1, sizeof *c);
@@ -33,10 +28,15 @@ oauth2_client *oauth2_client_new(const struct oauth2_opts *o)
     return c;
 }
 
+static void wipe(char *s)
+{
+    if (s)
+        memset(s, 0, strlen(s));
+}
+
 static void forget(oauth2_client *c)
 {
-    if (c->token)
-        memset(c->token, 0, strlen(c->token));
+    wipe(c->token);
     free(c->token);
     c->token = NULL;
 }
@@ -54,21 +54,9 @@ void oauth2_forget(oauth2_client *c)
     forget(c);
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    struct answer *a = ud;
-    size_t len = size * n;
-    if (len > sizeof a->buf - 1 - a->len) {
-        a->overflow = true;
-        return 0;
-    }
-    memcpy(a->buf + a->len, p, len);
-    a->len += len;
-    return len;
-}
-
-/* The form body: each value escaped. Returns a string the caller frees, or NULL. */
-static char *form_body(CURL *curl, const struct oauth2_opts *o)
+/* The form body, each value escaped. Returns a string the caller frees (it holds the
+ * client secret), or NULL when out of memory. */
+static char *form_body(const struct oauth2_opts *o)
 {
     const char *keys[] = {"grant_type", "client_id", "client_secret", "scope"};
     const char *vals[] = {"client_credentials", o->client_id, o->client_secret, o->scope};
@@ -79,64 +67,29 @@ static char *form_body(CURL *curl, const struct oauth2_opts *o)
     for (size_t i = 0; body && i < 4; i++) {
         if (!vals[i] || !*vals[i])
             continue;
-        char *esc = curl_easy_escape(curl, vals[i], 0);
+        char *esc = intake_http_escape(vals[i]);
         if (!esc) {
             free(body);
             return NULL;
         }
         len += (size_t)snprintf(body + len, cap - len, "%s%s=%s", len ? "&" : "", keys[i], esc);
-        curl_free(esc);
+        wipe(esc);
+        free(esc);
     }
     return body;
 }
 
-/* POSTs the form. Returns the HTTP status, or -1 with a reason (transport failure). */
-static long post(const struct oauth2_opts *o, struct answer *a, char *err, size_t errlen)
-{
-    CURL *curl = curl_easy_init();
-    char *body = curl ? form_body(curl, o) : NULL;
-    long status = -1;
-    if (!body) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
-    curl_easy_setopt(curl, CURLOPT_URL, o->token_url);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, o->timeout);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, o->verify ? 2L : 0L);
-    if (o->ca_file)
-        curl_easy_setopt(curl, CURLOPT_CAINFO, o->ca_file);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "intake");
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, a);
-    CURLcode rc = curl_easy_perform(curl);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    else
-        snprintf(err, errlen, "token endpoint: %s",
-                 a->overflow ? "answer too large" : curl_easy_strerror(rc));
-done:
-    if (body)
-        memset(body, 0, strlen(body)); /* it held the client secret */
-    free(body);
-    curl_easy_cleanup(curl);
-    return status;
-}
-
-/* Reads the answer: a token, or the endpoint's error code. */
-static int parse(oauth2_client *c, const struct answer *a, long status, double now,
+/* Reads a token answer: the token, or the endpoint's error code. */
+static int parse(oauth2_client *c, const struct intake_httpc_resp *a, double now,
                  bool *refused, char *err, size_t errlen)
 {
-    json_t *j = json_loadb(a->buf, a->len, 0, NULL);
+    json_t *j = json_loadb(a->body, a->body_len, 0, NULL);
     const char *tok = json_string_value(json_object_get(j, "access_token"));
     json_t *exp = json_object_get(j, "expires_in");
     double life = json_is_integer(exp) ? (double)json_integer_value(exp)
                   : json_is_string(exp) ? atof(json_string_value(exp)) : 3600.0;
     int rc = -1;
-    if (status / 100 == 2 && tok && *tok && life > 0) {
+    if (a->status / 100 == 2 && tok && *tok && life > 0) {
         forget(c);
         c->token = strdup(tok);
         c->expires_at = now + life;
@@ -150,11 +103,39 @@ static int parse(oauth2_client *c, const struct answer *a, long status, double n
         /* The error code is a fixed token (RFC 6749 5.2); anything else is not quoted. */
         bool known = code && strspn(code, "abcdefghijklmnopqrstuvwxyz_") == strlen(code) &&
                      strlen(code) < 40;
-        snprintf(err, errlen, "token endpoint answered HTTP %ld%s%s", status,
+        snprintf(err, errlen, "token endpoint answered HTTP %ld%s%s", a->status,
                  known ? ": " : "", known ? code : "");
-        *refused = status == 400 || status == 401 || status == 403;
+        *refused = a->status == 400 || a->status == 401 || a->status == 403;
     }
     json_decref(j);
+    return rc;
+}
+
+/* POSTs the form and reads the answer. Returns 0 with a token, or -1 with a reason. */
+static int fetch(oauth2_client *c, double now, bool *refused, char *err, size_t errlen)
+{
+    const struct oauth2_opts *o = c->o;
+    struct intake_httpc_conf conf = {o->timeout, o->verify, o->ca_file, ANSWER_MAX};
+    intake_httpc *h = intake_httpc_new(&conf, err, errlen);
+    char *body = h ? form_body(o) : NULL;
+    int rc = -1;
+    if (h && !body)
+        snprintf(err, errlen, "out of memory");
+    if (body) {
+        const char *hdr[] = {"Content-Type: application/x-www-form-urlencoded",
+                             "Accept: application/json"};
+        struct intake_httpc_req req = {"POST", o->token_url, hdr, 2, body, strlen(body)};
+        struct intake_httpc_resp resp = {0};
+        if (intake_httpc_do(h, &req, &resp) < 0)
+            snprintf(err, errlen, "token endpoint: %s", resp.error);
+        else
+            rc = parse(c, &resp, now, refused, err, errlen);
+        if (resp.body)
+            memset((char *)resp.body, 0, resp.body_len); /* it held the token */
+    }
+    wipe(body);
+    free(body);
+    intake_httpc_free(h);
     return rc;
 }
 
@@ -164,16 +145,7 @@ const char *oauth2_token(oauth2_client *c, double now, bool *refused, char *err,
     *refused = false;
     if (c->token && now < c->renew_at)
         return c->token;
-    struct answer *a = calloc(1, sizeof *a);
-    if (!a) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    long status = post(c->o, a, err, errlen);
-    int rc = status < 0 ? -1 : parse(c, a, status, now, refused, err, errlen);
-    memset(a->buf, 0, a->len); /* it held the token */
-    free(a);
-    if (rc == 0)
+    if (fetch(c, now, refused, err, errlen) == 0)
         return c->token;
     /* A token still valid is better than none while the endpoint is down. */
     return c->token && now < c->expires_at - 5 ? c->token : NULL;
