@@ -45,38 +45,6 @@ static void on_alarm(int sig)
     _exit(EX_TEMPFAIL);
 }
 
-/* Reads stdin up to max bytes into a new buffer. Returns 0, 1 when the input is larger,
- * -1 on a read error or out of memory. */
-static int read_stdin(size_t max, char **out, size_t *len)
-{
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *nb = cap > max ? NULL : realloc(buf, cap * 2);
-            if (!nb)
-                break;
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, stdin);
-        n += got;
-        if (n > max) {
-            free(buf);
-            return 1;
-        }
-        if (got == 0) {
-            if (ferror(stdin))
-                break;
-            *out = buf;
-            *len = n;
-            return 0;
-        }
-    }
-    free(buf);
-    return -1;
-}
-
 struct submit_args {
     const char *config, *source;
     bool eml; /* --format eml */
@@ -175,6 +143,20 @@ static int read_message_bounded(size_t max, char **out, size_t *len, size_t *tot
     }
     free(buf);
     return -1;
+}
+
+/* Reads stdin up to max bytes into a new buffer. Returns 0, 1 when the input is larger
+ * (nothing kept), -1 on a read error or out of memory. */
+static int read_stdin(size_t max, char **out, size_t *len)
+{
+    size_t total;
+    if (read_message_bounded(max, out, len, &total) < 0)
+        return -1;
+    if (total <= max)
+        return 0;
+    free(*out);
+    *out = NULL;
+    return 1;
 }
 
 /* The length of the header block at the start of a message (up to its blank line). */

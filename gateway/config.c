@@ -1198,20 +1198,25 @@ static char *rules_template(const intake_config *cfg, const char *name)
     return out;
 }
 
-char *intake_config_get_template_path(const intake_config *cfg, const struct intake_section *s,
-                                      const char *key)
+char *intake_config_find_template(const intake_config *cfg, const char *name)
 {
-    const char *raw = intake_config_get(s, key);
-    if (raw == NULL || raw[0] == '\0')
-        return NULL;
-    char *p = intake_config_get_path(cfg, s, key);
-    if (raw[0] == '/' || (p && access(p, F_OK) == 0))
+    if (name[0] == '/')
+        return strdup(name);
+    char *p = join_path(cfg->dir, name);
+    if (p && access(p, F_OK) == 0)
         return p;
-    char *alt = rules_template(cfg, raw);
+    char *alt = rules_template(cfg, name);
     if (alt && access(alt, F_OK) == 0) {
         free(p);
         return alt;
     }
     free(alt);
     return p;
+}
+
+char *intake_config_get_template_path(const intake_config *cfg, const struct intake_section *s,
+                                      const char *key)
+{
+    const char *raw = intake_config_get(s, key);
+    return raw && raw[0] ? intake_config_find_template(cfg, raw) : NULL;
 }

@@ -190,35 +190,13 @@ static pcre2_code *compile(const char *pattern, char *err, size_t errlen, const 
     return re;
 }
 
-/* "<rules folder>/templates/<name>"; NULL when out of memory. */
-static char *rules_template(const intake_config *cfg, const char *name)
-{
-    char *dir = intake_config_rules_dir(cfg), *out = NULL;
-    size_t n = dir ? strlen(dir) + strlen(name) + sizeof "/templates/" : 0;
-    if (n && (out = malloc(n)) != NULL)
-        snprintf(out, n, "%s/templates/%s", dir, name);
-    free(dir);
-    return out;
-}
-
-/* A template-like file: `key` (or `dflt` when unset) beside the config file, else in the
- * rules' templates/. NULL when out of memory. */
+/* A template-like file: `key` (or `dflt` when unset), found as the config's templates are
+ * (beside the config file, else in the rules' templates/). NULL when out of memory. */
 static char *find_file(const intake_config *cfg, const struct intake_section *sec,
                        const char *key, const char *dflt)
 {
     const char *raw = intake_config_get(sec, key);
-    if (!raw || !*raw)
-        raw = dflt;
-    if (raw[0] == '/')
-        return strdup(raw);
-    size_t n = strlen(cfg->dir) + strlen(raw) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", cfg->dir, raw);
-    if (p && access(p, F_OK) == 0)
-        return p;
-    free(p);
-    return rules_template(cfg, raw);
+    return intake_config_find_template(cfg, raw && *raw ? raw : dflt);
 }
 
 static int load_texts(struct smtp_sink *s, const intake_config *cfg,

@@ -123,6 +123,12 @@ char *intake_config_get_rules_path(const intake_config *cfg, const struct intake
 char *intake_config_get_template_path(const intake_config *cfg, const struct intake_section *s,
                                       const char *key);
 
+/* The same look-up for a file name given by the caller (a default when the key is unset):
+ * absolute as it is; relative beside the config file when there, else in the rules
+ * folder's templates/ when there, else the config-relative path (for the error). Returns
+ * a string the caller owns (free()), or NULL when out of memory. */
+char *intake_config_find_template(const intake_config *cfg, const char *name);
+
 /* The option table of a core section kind ("spool", "http", "rules", "policy", "log"),
  * or NULL when there is no such kind. Static. */
 const struct intake_option *intake_config_core_options(const char *kind);
