@@ -158,6 +158,25 @@ class Fetching(ImapCase):
         self.assertEqual(self.items(), [])
         self.assertNotIn("\\Seen", "".join(self.flags()))
 
+    def test_certificate_for_another_host_is_refused(self):
+        other = Dovecot({USER: PASSWORD}, cert_names=("mail.example.net",), cert_ips=()).start()
+        try:
+            c = other.client(USER)
+            c.append("INBOX", None, None, message(1))
+            c.logout()
+            # The CA is trusted; the name in the certificate is not the one asked for.
+            self.gateway(imap_source(other.imaps_port, host="localhost", tls="implicit",
+                                     ca_file=other.ca))
+            self.gw.start()
+            self.gw.wait_for(lambda: self.gw.events("imap_connect_failed"), 30, "a refusal")
+            self.gw.stop()
+        finally:
+            other.cleanup()
+        ev = self.gw.events("imap_connect_failed")[0]
+        self.assertIn("not trusted", ev.get("reason", ""))
+        self.assertIn("hostname", ev.get("reason", "").lower())
+        self.assertEqual(self.items(), [])
+
     def test_restart_resumes_without_duplicates(self):
         self.append(message(1), message(2))
         self.gateway(imap_source(self.dv.imap_port, after="keep"))

@@ -121,7 +121,8 @@ active_value = true
 class Dovecot:
     """One Dovecot instance. users: {login: password}. oauth2_url: introspection URL."""
 
-    def __init__(self, users, oauth2_url=None, folder=None):
+    def __init__(self, users, oauth2_url=None, folder=None, cert_names=("localhost",),
+                 cert_ips=("127.0.0.1",)):
         self.tmp = None
         if folder is None:
             self.tmp = tempfile.TemporaryDirectory(prefix="intake-dovecot-")
@@ -132,7 +133,7 @@ class Dovecot:
         self.imap_port, self.imaps_port = free_port(), free_port()
         self.proc = None
         os.makedirs(os.path.join(folder, "tls"), exist_ok=True)
-        self.ca, _, _ = make_certs(os.path.join(folder, "tls"))
+        self.ca, _, _ = make_certs(os.path.join(folder, "tls"), cert_names, cert_ips)
         self._write_config()
 
     def _ids(self):
