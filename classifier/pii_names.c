@@ -1628,18 +1628,15 @@ static void rule_list(struct scan *sc, size_t i)
         weak_pair(sc, i, f);
 }
 
-/* Whether the author's full name (two words or more) starts at token i, in any case. */
+/* Whether the author's full name (two words or more) starts at token i, in any case;
+ * token i matches the name's first part already. Returns the number of its words, or 0. */
 static size_t hint_full(struct scan *sc, size_t i)
 {
-    size_t parts = 0;
-    for (size_t h = 0; h < sc->nhint; h++)
-        if (sc->hint[h].len)
-            parts++;
-    if (parts < 2 || i + parts > sc->n)
+    size_t parts = sc->nhint; /* each part kept has a key (hint_add) */
+    if (parts < 2 || i + parts > sc->n || blocked(sc, i))
         return 0;
-    for (size_t k = 0; k < parts; k++) {
-        if (hint_match(sc, i + k) != (int)k || (k > 0 && !joined_before(sc, i + k)) ||
-            blocked(sc, i + k))
+    for (size_t k = 1; k < parts; k++) {
+        if (hint_match(sc, i + k) != (int)k || !joined_before(sc, i + k) || blocked(sc, i + k))
             return 0;
     }
     return parts;
@@ -1650,13 +1647,13 @@ static size_t hint_full(struct scan *sc, size_t i)
  * mid-sentence or alone on its line). */
 static void rule_hint(struct scan *sc, size_t i)
 {
-    size_t full = hint_full(sc, i);
+    int h = hint_match(sc, i);
+    size_t full = h == 0 ? hint_full(sc, i) : 0;
     if (full) {
         for (size_t k = 0; k < full; k++)
             mark(sc, i + k);
         return;
     }
-    int h = hint_match(sc, i);
     if (h < 0 || !(sh(sc, i) & SH_CAP) || blocked(sc, i))
         return;
     const struct hint_part *p = &sc->hint[h];
