@@ -403,10 +403,22 @@ static bool same_folded(const char *a, const char *b, size_t n)
     return true;
 }
 
-/* Flags of the word s[0..n) of ASCII letters only, whose key hashes to h (as ascii_word
- * made it): no key is built, the word is compared folding its case. */
-static uint32_t lookup_letters(const pii_names *nm, const char *s, size_t n, uint32_t h)
+/* Whether the key kept in slot sl (at most INLINE_KEY bytes, zero past its end) is the one
+ * whose bytes, little-endian and zero past its end, are `head`. */
+static bool inline_key_is(const struct slot *sl, uint64_t head)
 {
+    uint64_t k;
+    memcpy(&k, sl->key.text, sizeof k);
+    return k == head;
+}
+
+/* Flags of the word s[0..n) of ASCII letters only, whose key hashes to h and whose key's
+ * first 8 bytes are `head` (as ascii_word made them): no key is built; a short key is
+ * compared at once, a longer one folding the word's case. */
+static uint32_t lookup_letters(const pii_names *nm, const char *s, size_t n, uint32_t h,
+                               uint64_t head)
+{
+    _Static_assert(INLINE_KEY == sizeof head, "a short key is compared as one word");
     if (n >= KEY_MAX)
         return 0;
     for (uint32_t i = h & nm->mask;; i = (i + 1) & nm->mask) {
@@ -415,7 +427,7 @@ static uint32_t lookup_letters(const pii_names *nm, const char *s, size_t n, uin
             return 0;
         if (sl->hash != h || sl->len != n)
             continue;
-        if (same_folded(s, slot_key(nm, sl), n))
+        if (n <= INLINE_KEY ? inline_key_is(sl, head) : same_folded(s, slot_key(nm, sl), n))
             return sl->flags;
     }
 }
@@ -480,6 +492,7 @@ struct tok {
     uint32_t s, e; /* the word's bytes, without a possessive "'s" */
     uint32_t flags;
     uint32_t hash; /* hash_key of an ASCII word's key, made while it was read; 0: not made */
+    uint64_t head; /* with hash: the key's first 8 bytes, little-endian, zero past its end */
     uint16_t shape;
     uint16_t gap; /* G_* of the bytes before the word */
     uint8_t mark;
@@ -677,10 +690,11 @@ static void read_letters16(const unsigned char *p, struct letters16 *r)
 
 /* The fast path of scan_word: the length of a word of ASCII letters only at s[i] (at most
  * 15 bytes), or 0 when the word holds anything else or is longer (then scan_word reads
- * it). Also gives the hash of the word's key (as hash_key would make it) in *hash, so that
- * the word is read only once. */
+ * it). Also gives the hash of the word's key (as hash_key would make it) in *hash and the
+ * key's first 8 bytes (little-endian, zero past its end) in *head, so that the word is
+ * read only once. */
 static size_t ascii_word(const char *s, size_t n, size_t i, struct caseinfo *ci,
-                         uint32_t *hash)
+                         uint32_t *hash, uint64_t *head)
 {
     unsigned char tail[16] = {0};
     const unsigned char *p = (const unsigned char *)s + i;
@@ -697,6 +711,7 @@ static size_t ascii_word(const char *s, size_t n, size_t i, struct caseinfo *ci,
     if (c != 'S' && c != 'N' && c != 'P')
         return 0;
     *hash = hash_finish(hash_start(r.lo, r.hi, r.len));
+    *head = r.lo;
     ci->first_seen = true;
     ci->first_upper = p[0] < 'a';
     ci->letters = r.len;
@@ -815,7 +830,8 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
     struct caseinfo ci = {0};
     uint16_t shape = 0;
     uint32_t hash = 0;
-    size_t e = i + ascii_word(sc->text, sc->len, i, &ci, &hash);
+    uint64_t head = 0;
+    size_t e = i + ascii_word(sc->text, sc->len, i, &ci, &hash, &head);
     if (e == i)
         e = i + scan_word(sc->text, sc->len, i, &shape, &ci);
     *end = e;
@@ -825,6 +841,7 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
     t->e = (uint32_t)e;
     t->flags = 0;
     t->hash = hash;
+    t->head = head;
     t->gap = g;
     t->mark = 0;
     t->shape = shape;
@@ -915,7 +932,8 @@ static uint32_t fl_lookup(struct scan *sc, struct tok *t)
     t->shape |= SH_LOOKED;
     const char *w = sc->text + t->s;
     size_t n = t->e - t->s;
-    t->flags = t->hash ? lookup_letters(sc->nm, w, n, t->hash) : lookup_word(sc->nm, w, n);
+    t->flags = t->hash ? lookup_letters(sc->nm, w, n, t->hash, t->head)
+                       : lookup_word(sc->nm, w, n);
     if (t->flags == 0 && (t->shape & SH_HYPHEN)) {
         size_t h = 0;
         bool lower_part = false;
