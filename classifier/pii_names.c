@@ -404,12 +404,11 @@ static bool same_folded(const char *a, const char *b, size_t n)
 }
 
 /* Whether the key kept in slot sl (at most INLINE_KEY bytes, zero past its end) is the one
- * whose bytes, little-endian and zero past its end, are `head`. */
+ * whose bytes, as a little-endian number and zero past its end, are `head` (read as a
+ * number byte by byte, so that this holds on any machine; compilers make it one load). */
 static bool inline_key_is(const struct slot *sl, uint64_t head)
 {
-    uint64_t k;
-    memcpy(&k, sl->key.text, sizeof k);
-    return k == head;
+    return chunk_at(sl->key.text, INLINE_KEY, 0) == head;
 }
 
 /* Flags of the word s[0..n) of ASCII letters only, whose key hashes to h and whose key's
