@@ -74,12 +74,23 @@ enum {
 
 #define KEY_MAX 64 /* longest word looked up, in bytes */
 
-/* One slot of the table: 8 bytes, so that the table of ~24k words stays small enough to
- * share the caches with the classifier's. Where its key is (looked at only when the hash
- * matches) is in the parallel array pii_names.where. */
+_Static_assert(NF_NOT_BEFORE < 1u << 24, "the flags fit in struct slot");
+_Static_assert(KEY_MAX <= 256, "a key's length fits in struct slot");
+
+#define INLINE_KEY 8 /* keys of at most this many bytes are kept in their slot */
+
+/* One slot of the table: 16 bytes, four to a cache line. A key of at most INLINE_KEY bytes
+ * (most words) sits in the slot itself, so that a look-up that finds its word reads one
+ * cache line, not three (slot, key location, key): the classifier runs between two texts
+ * and leaves little of the table in the caches. A longer key is in pii_names.keys. */
 struct slot {
-    uint32_t hash; /* 0: empty */
-    uint32_t flags;
+    uint32_t hash;       /* 0: empty */
+    uint32_t flags : 24; /* NF_* */
+    uint32_t len : 8;    /* the key's length in bytes */
+    union {
+        char text[INLINE_KEY]; /* len <= INLINE_KEY: the key, zero past its end */
+        uint64_t off;          /* else: the key's offset in pii_names.keys */
+    } key;
 };
 
 #define BLOOM_WORDS 64 /* 4096 bits */
@@ -101,10 +112,9 @@ static void bloom_add(uint64_t *b, uint32_t h)
 struct pii_names {
     uint64_t bloom[BLOOM_WORDS]; /* relation, intro and self-intro words */
     struct slot *slot;
-    uint32_t *where; /* per slot: the key's offset in keys[] << 8 | its length */
     uint32_t mask;
     uint32_t used;
-    char *keys;
+    char *keys; /* the keys longer than INLINE_KEY bytes */
     size_t keys_len, keys_cap;
 };
 
@@ -275,11 +285,17 @@ static bool same_key(const char *a, const char *b, size_t n)
     return true;
 }
 
+/* The key of a used slot (its length is s->len). */
+static const char *slot_key(const pii_names *nm, const struct slot *s)
+{
+    return s->len <= INLINE_KEY ? s->key.text : nm->keys + s->key.off;
+}
+
 /* Whether slot i holds the key k[0..n). */
 static bool slot_is(const pii_names *nm, uint32_t i, const char *k, size_t n)
 {
-    uint32_t w = nm->where[i];
-    return (w & 0xFF) == n && same_key(nm->keys + (w >> 8), k, n);
+    const struct slot *s = &nm->slot[i];
+    return s->len == n && same_key(slot_key(nm, s), k, n);
 }
 
 /* The slot of key k[0..n) with hash h, or the empty slot where it would go. */
@@ -300,23 +316,16 @@ static int grow_table(pii_names *nm)
     uint32_t cap = nm->mask ? (nm->mask + 1) * 2 : 1024;
     pii_names bigger = *nm;
     bigger.slot = calloc(cap, sizeof *bigger.slot);
-    bigger.where = calloc(cap, sizeof *bigger.where);
     bigger.mask = cap - 1;
-    if (!bigger.slot || !bigger.where) {
-        free(bigger.slot);
-        free(bigger.where);
+    if (!bigger.slot)
         return -1;
-    }
     for (uint32_t i = 0; nm->slot && i <= nm->mask; i++) {
-        if (nm->slot[i].hash == 0)
+        const struct slot *s = &nm->slot[i];
+        if (s->hash == 0)
             continue;
-        uint32_t w = nm->where[i];
-        uint32_t j = find_slot(&bigger, nm->keys + (w >> 8), w & 0xFF, nm->slot[i].hash);
-        bigger.slot[j] = nm->slot[i];
-        bigger.where[j] = w;
+        bigger.slot[find_slot(&bigger, slot_key(nm, s), s->len, s->hash)] = *s;
     }
     free(nm->slot);
-    free(nm->where);
     *nm = bigger;
     return 0;
 }
@@ -347,11 +356,15 @@ static int add_key(pii_names *nm, const char *k, size_t n, uint32_t flags)
     uint32_t i = find_slot(nm, k, n, h);
     struct slot *s = &nm->slot[i];
     if (s->hash == 0) {
-        uint32_t off;
-        if (keep_key(nm, k, n, &off) != 0)
+        uint32_t off = 0;
+        if (n > INLINE_KEY && keep_key(nm, k, n, &off) != 0)
             return -1;
+        if (n > INLINE_KEY)
+            s->key.off = off;
+        else
+            memcpy(s->key.text, k, n);
         s->hash = h;
-        nm->where[i] = off << 8 | (uint32_t)n;
+        s->len = (uint32_t)n;
         nm->used++;
     }
     s->flags |= flags;
@@ -390,19 +403,30 @@ static bool same_folded(const char *a, const char *b, size_t n)
     return true;
 }
 
-/* Flags of the word s[0..n) of ASCII letters only, whose key hashes to h (as ascii_word
- * made it): no key is built, the word is compared folding its case. */
-static uint32_t lookup_letters(const pii_names *nm, const char *s, size_t n, uint32_t h)
+/* Whether the key kept in slot sl (at most INLINE_KEY bytes, zero past its end) is the one
+ * whose bytes, as a little-endian number and zero past its end, are `head` (read as a
+ * number byte by byte, so that this holds on any machine; compilers make it one load). */
+static bool inline_key_is(const struct slot *sl, uint64_t head)
 {
+    return chunk_at(sl->key.text, INLINE_KEY, 0) == head;
+}
+
+/* Flags of the word s[0..n) of ASCII letters only, whose key hashes to h and whose key's
+ * first 8 bytes are `head` (as ascii_word made them): no key is built; a short key is
+ * compared at once, a longer one folding the word's case. */
+static uint32_t lookup_letters(const pii_names *nm, const char *s, size_t n, uint32_t h,
+                               uint64_t head)
+{
+    _Static_assert(INLINE_KEY == sizeof head, "a short key is compared as one word");
     if (n >= KEY_MAX)
         return 0;
     for (uint32_t i = h & nm->mask;; i = (i + 1) & nm->mask) {
         const struct slot *sl = &nm->slot[i];
         if (sl->hash == 0)
             return 0;
-        if (sl->hash != h || (nm->where[i] & 0xFF) != n)
+        if (sl->hash != h || sl->len != n)
             continue;
-        if (same_folded(s, nm->keys + (nm->where[i] >> 8), n))
+        if (n <= INLINE_KEY ? inline_key_is(sl, head) : same_folded(s, slot_key(nm, sl), n))
             return sl->flags;
     }
 }
@@ -467,6 +491,7 @@ struct tok {
     uint32_t s, e; /* the word's bytes, without a possessive "'s" */
     uint32_t flags;
     uint32_t hash; /* hash_key of an ASCII word's key, made while it was read; 0: not made */
+    uint64_t head; /* with hash: the key's first 8 bytes, little-endian, zero past its end */
     uint16_t shape;
     uint16_t gap; /* G_* of the bytes before the word */
     uint8_t mark;
@@ -664,10 +689,11 @@ static void read_letters16(const unsigned char *p, struct letters16 *r)
 
 /* The fast path of scan_word: the length of a word of ASCII letters only at s[i] (at most
  * 15 bytes), or 0 when the word holds anything else or is longer (then scan_word reads
- * it). Also gives the hash of the word's key (as hash_key would make it) in *hash, so that
- * the word is read only once. */
+ * it). Also gives the hash of the word's key (as hash_key would make it) in *hash and the
+ * key's first 8 bytes (little-endian, zero past its end) in *head, so that the word is
+ * read only once. */
 static size_t ascii_word(const char *s, size_t n, size_t i, struct caseinfo *ci,
-                         uint32_t *hash)
+                         uint32_t *hash, uint64_t *head)
 {
     unsigned char tail[16] = {0};
     const unsigned char *p = (const unsigned char *)s + i;
@@ -684,6 +710,7 @@ static size_t ascii_word(const char *s, size_t n, size_t i, struct caseinfo *ci,
     if (c != 'S' && c != 'N' && c != 'P')
         return 0;
     *hash = hash_finish(hash_start(r.lo, r.hi, r.len));
+    *head = r.lo;
     ci->first_seen = true;
     ci->first_upper = p[0] < 'a';
     ci->letters = r.len;
@@ -802,7 +829,8 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
     struct caseinfo ci = {0};
     uint16_t shape = 0;
     uint32_t hash = 0;
-    size_t e = i + ascii_word(sc->text, sc->len, i, &ci, &hash);
+    uint64_t head = 0;
+    size_t e = i + ascii_word(sc->text, sc->len, i, &ci, &hash, &head);
     if (e == i)
         e = i + scan_word(sc->text, sc->len, i, &shape, &ci);
     *end = e;
@@ -812,6 +840,7 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
     t->e = (uint32_t)e;
     t->flags = 0;
     t->hash = hash;
+    t->head = head;
     t->gap = g;
     t->mark = 0;
     t->shape = shape;
@@ -902,7 +931,8 @@ static uint32_t fl_lookup(struct scan *sc, struct tok *t)
     t->shape |= SH_LOOKED;
     const char *w = sc->text + t->s;
     size_t n = t->e - t->s;
-    t->flags = t->hash ? lookup_letters(sc->nm, w, n, t->hash) : lookup_word(sc->nm, w, n);
+    t->flags = t->hash ? lookup_letters(sc->nm, w, n, t->hash, t->head)
+                       : lookup_word(sc->nm, w, n);
     if (t->flags == 0 && (t->shape & SH_HYPHEN)) {
         size_t h = 0;
         bool lower_part = false;
@@ -1628,18 +1658,15 @@ static void rule_list(struct scan *sc, size_t i)
         weak_pair(sc, i, f);
 }
 
-/* Whether the author's full name (two words or more) starts at token i, in any case. */
+/* Whether the author's full name (two words or more) starts at token i, in any case;
+ * token i matches the name's first part already. Returns the number of its words, or 0. */
 static size_t hint_full(struct scan *sc, size_t i)
 {
-    size_t parts = 0;
-    for (size_t h = 0; h < sc->nhint; h++)
-        if (sc->hint[h].len)
-            parts++;
-    if (parts < 2 || i + parts > sc->n)
+    size_t parts = sc->nhint; /* each part kept has a key (hint_add) */
+    if (parts < 2 || i + parts > sc->n || blocked(sc, i))
         return 0;
-    for (size_t k = 0; k < parts; k++) {
-        if (hint_match(sc, i + k) != (int)k || (k > 0 && !joined_before(sc, i + k)) ||
-            blocked(sc, i + k))
+    for (size_t k = 1; k < parts; k++) {
+        if (hint_match(sc, i + k) != (int)k || !joined_before(sc, i + k) || blocked(sc, i + k))
             return 0;
     }
     return parts;
@@ -1650,13 +1677,13 @@ static size_t hint_full(struct scan *sc, size_t i)
  * mid-sentence or alone on its line). */
 static void rule_hint(struct scan *sc, size_t i)
 {
-    size_t full = hint_full(sc, i);
+    int h = hint_match(sc, i);
+    size_t full = h == 0 ? hint_full(sc, i) : 0;
     if (full) {
         for (size_t k = 0; k < full; k++)
             mark(sc, i + k);
         return;
     }
-    int h = hint_match(sc, i);
     if (h < 0 || !(sh(sc, i) & SH_CAP) || blocked(sc, i))
         return;
     const struct hint_part *p = &sc->hint[h];
@@ -2065,7 +2092,6 @@ void pii_names_free(pii_names *nm)
     if (!nm)
         return;
     free(nm->slot);
-    free(nm->where);
     free(nm->keys);
     free(nm);
 }

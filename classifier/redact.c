@@ -118,6 +118,46 @@ static bool jit(pcre2_code *re)
     return jit_size > 0;
 }
 
+/* Whether every match of re starts at an ASCII digit: PCRE2's own analysis of the code
+ * units a match can start with (its first-code-unit bitmap) holds digits only. */
+static bool starts_with_digit(const pcre2_code *re)
+{
+    uint32_t first_type = 0;
+    const uint8_t *bits = NULL;
+    pcre2_pattern_info(re, PCRE2_INFO_FIRSTCODETYPE, &first_type);
+    pcre2_pattern_info(re, PCRE2_INFO_FIRSTBITMAP, &bits);
+    if (first_type != 0 || bits == NULL)
+        return false;
+    for (unsigned b = 0; b < 256; b++)
+        if ((bits[b >> 3] >> (b & 7) & 1) && (b < '0' || b > '9'))
+            return false;
+    return true;
+}
+
+/* A pattern of an unanchored detector whose matches start at a digit is compiled again
+ * with PCRE2_USE_OFFSET_LIMIT, so that the search can stop at the text's last digit
+ * (redact_scan.c). Returns 0, or -1 when memory runs out. */
+static int mark_digit_start(struct pii_pattern *p, const struct pii_detector *d,
+                            uint32_t opts)
+{
+    if (d->anchor != '\0' || !starts_with_digit(p->re))
+        return 0;
+    int err;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)p->src, PCRE2_ZERO_TERMINATED,
+                                   opts | PCRE2_USE_OFFSET_LIMIT, &err, &off, NULL);
+    if (re == NULL)
+        return -1; /* it compiled once: only memory can run out */
+    if (!starts_with_digit(re)) {
+        pcre2_code_free(re);
+        return 0;
+    }
+    pcre2_code_free(p->re);
+    p->re = re;
+    p->digit_start = true;
+    return 0;
+}
+
 /* Compiles one pattern. Returns 0, 1 for a bad pattern (reported), or -1 when memory
  * runs out. */
 static int compile_pattern(intake_redactor *r, const struct pii_detector *d,
@@ -147,6 +187,8 @@ static int compile_pattern(intake_redactor *r, const struct pii_detector *d,
                        ? -1 : 1;
     if (groups > r->max_groups)
         r->max_groups = groups;
+    if (mark_digit_start(p, d, opts) != 0)
+        return -1;
     p->jit = jit(p->re);
     return 0;
 }

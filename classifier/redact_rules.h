@@ -28,6 +28,7 @@ struct pii_pattern {
     int line;
     pcre2_code *re; /* owned */
     bool jit;       /* re was JIT-compiled */
+    bool digit_start; /* every match starts at an ASCII digit (re has PCRE2_USE_OFFSET_LIMIT) */
 };
 
 #define PII_MAX_SPAN_GROUPS 8

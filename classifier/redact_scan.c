@@ -43,6 +43,7 @@ struct features {
     uint32_t digits;   /* ASCII digits */
     uint32_t run;      /* the longest run of digits, at most two of " .-()," between two */
     bool letter_digit; /* an ASCII letter right before a digit */
+    uint32_t first_digit, last_digit; /* offsets of the first and last digit (digits > 0) */
 };
 
 intake_redact_ctx *intake_redact_ctx_new(const intake_redactor *r)
@@ -119,7 +120,9 @@ static void feature_bytes(const unsigned char *s, size_t from, size_t to, struct
 {
     for (size_t i = from; i < to; i++) {
         if (is_digit(s[i])) {
-            f->digits++;
+            if (f->digits++ == 0)
+                f->first_digit = (uint32_t)i;
+            f->last_digit = (uint32_t)i;
             f->letter_digit |= i > 0 && byte_class[s[i - 1]] == C_LETTER;
             *seps = 0;
             if (++*cur > f->run)
@@ -293,20 +296,37 @@ static int run_anchored(intake_redact_ctx *c, const struct pii_detector *d,
     return rc;
 }
 
+/* A pattern whose matches start at an ASCII digit: searched from the text's first digit,
+ * and for matches that start no later than its last (PCRE2 would otherwise test every
+ * byte of the text for a digit on its own, one at a time). */
+static int run_digits(intake_redact_ctx *c, const struct pii_detector *d,
+                      const struct pii_pattern *p, const char *s, size_t len,
+                      const struct features *f, struct pii_spanlist *out)
+{
+    if (f->digits == 0)
+        return 0;
+    pcre2_set_offset_limit(c->mctx, f->last_digit);
+    size_t end = run_from(c, d, p, s, len, f->first_digit, out);
+    pcre2_set_offset_limit(c->mctx, PCRE2_UNSET);
+    return end == SIZE_MAX ? -1 : 0;
+}
+
 static int run_pattern(intake_redact_ctx *c, const struct pii_detector *d,
                        const struct pii_pattern *p, const char *s, size_t len,
-                       struct pii_spanlist *out)
+                       const struct features *f, struct pii_spanlist *out)
 {
     if (d->anchor != '\0')
         return run_anchored(c, d, p, s, len, out);
+    if (p->digit_start)
+        return run_digits(c, d, p, s, len, f, out);
     return run_from(c, d, p, s, len, 0, out) == SIZE_MAX ? -1 : 0;
 }
 
 static int run_detector(intake_redact_ctx *c, const struct pii_detector *d, const char *s,
-                        size_t len, struct pii_spanlist *out)
+                        size_t len, const struct features *f, struct pii_spanlist *out)
 {
     for (size_t k = 0; k < d->npats; k++)
-        if (run_pattern(c, d, &d->pats[k], s, len, out) != 0)
+        if (run_pattern(c, d, &d->pats[k], s, len, f, out) != 0)
             return -1;
     return 0;
 }
@@ -318,7 +338,7 @@ int redact_run_detector(intake_redact_ctx *c, size_t d, const char *text, size_t
     find_features(text, len, &f);
     prefilter_reset(c);
     const struct pii_detector *det = &c->r->det[d];
-    return needs_met(c, det, &f, text, len) ? run_detector(c, det, text, len, out) : 0;
+    return needs_met(c, det, &f, text, len) ? run_detector(c, det, text, len, &f, out) : 0;
 }
 
 /* ---- overlaps ----------------------------------------------------------------------- */
@@ -432,7 +452,7 @@ int intake_redact_find(intake_redact_ctx *c, const char *text, size_t len,
     int rc = 0;
     for (size_t i = 0; i < r->n && rc == 0; i++)
         if (needs_met(c, &r->det[i], &f, text, len))
-            rc = run_detector(c, &r->det[i], text, len, &c->cand);
+            rc = run_detector(c, &r->det[i], text, len, &f, &c->cand);
     if (rc == 0 && r->names != NULL)
         rc = pii_names_find(r->names, text, len, hints, &c->cand);
     if (rc == 0)

@@ -712,6 +712,46 @@ static void needs_and_anchor_gate_detectors(void **state)
     remove_rules(dir, files);
 }
 
+/* Patterns whose matches start at a digit are searched only between the text's first and
+ * last digits: what they find must not change (lookbehinds still see what comes before the
+ * first digit, a match may start at the last digit and run on past it). */
+static void digit_start_patterns_find_the_same(void **state)
+{
+    (void)state;
+    const char text[] =
+        "detector NUMWORD\n describe x\n type address\n needs digits 1\n"
+        " pattern /(?<=at )[0-9]+ [a-z]+/\n"
+        " example+ at 12 elm => 12 elm\n example- 12 elm\n"
+        "detector LETTERNUM\n describe x\n type nino\n pattern /q[0-9]/\n"
+        " example+ aq1 => q1\n example- aq\n";
+    const char *const files[] = {"digits.pii", text, NULL};
+    const char *dir = make_rules(files);
+    intake_redactor *r;
+    intake_diag d = {0};
+    int rc = intake_redactor_load_dir(dir, &r, &d);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", d.lines[i]);
+    assert_int_equal(rc, 0);
+    intake_redact_ctx *c = intake_redact_ctx_new(r);
+    const struct intake_span *s;
+    size_t n;
+    const char *t = "at 1 oak, at 22 elm and at 3 ash";
+    assert_int_equal(intake_redact_find(c, t, strlen(t), NULL, &s, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(s[0].start, 3);  /* the first digit */
+    assert_int_equal(s[1].start, 13);
+    assert_int_equal(s[2].start, 27); /* the last digit, the match runs past it */
+    assert_int_equal(s[2].end, 32);
+    t = "ring 9 then q7 and at 4 fir";
+    assert_int_equal(intake_redact_find(c, t, strlen(t), NULL, &s, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(s[0].start, 12); /* q7: does not start with a digit */
+    assert_int_equal(s[1].start, 22);
+    intake_redact_ctx_free(c);
+    intake_redactor_free(r);
+    remove_rules(dir, files);
+}
+
 static void shipped_examples_pass(void **state)
 {
     (void)state;
@@ -886,6 +926,7 @@ int main(void)
         cmocka_unit_test(defines_expand),
         cmocka_unit_test(examples_failures_are_reported),
         cmocka_unit_test(needs_and_anchor_gate_detectors),
+        cmocka_unit_test(digit_start_patterns_find_the_same),
         cmocka_unit_test(shipped_examples_pass),
         cmocka_unit_test(missing_folder_is_an_error),
         cmocka_unit_test(two_threads_share_a_redactor),
