@@ -331,6 +331,8 @@ static int list_new(mailimap *imap, uint32_t last, struct msgref **out, size_t *
 {
     *out = NULL;
     *n = 0;
+    if (last == UINT32_MAX) /* the highest UID there can be: nothing can follow it */
+        return MAILIMAP_NO_ERROR;
     struct mailimap_set *set = mailimap_set_new_interval(last + 1, 0);
     struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
     clist *res = NULL;
