@@ -532,15 +532,22 @@ static void keep_response(struct intake_delivery_result *res, const smtp_status_
     smtp_mask_addresses(line, res->response, sizeof res->response);
 }
 
-/* One SMTP reply code: 2xx fine (returns 0), 4xx retry, 5xx dead (returns 1 after filling
- * res). `what` names the step. */
+/* One SMTP reply code: 2xx fine (returns 0), 3xx (no final answer) and 4xx retry, 5xx
+ * dead (returns 1 after filling res). `what` names the step. */
 static int judge_code(const smtp_status_t *st, const char *what,
                       struct intake_delivery_result *res)
 {
     char why[96];
     if (st->code >= 200 && st->code < 300)
         return 0;
-    if (st->code >= 400 && st->code < 500) {
+    if (st->code >= 300 && st->code < 400) {
+        /* Still the 354 of DATA: the final answer never came. The server may have
+         * taken the message; a later try may send it twice, which is better than an
+         * acknowledgement never sent, and no "refused" is claimed. */
+        snprintf(why, sizeof why, "%s: no final answer (outcome unknown), SMTP %d", what,
+                 st->code);
+        result_set(res, INTAKE_RETRY, st->code, why);
+    } else if (st->code >= 400 && st->code < 500) {
         snprintf(why, sizeof why, "%s deferred: SMTP %d", what, st->code);
         result_set(res, INTAKE_RETRY, st->code, why);
     } else {
@@ -583,7 +590,8 @@ static int configure_session(struct smtp_sink *s, smtp_session_t ss, auth_contex
     static const int phases[] = {Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,
                                  Timeout_TRANSFER, Timeout_DATA2};
     for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++)
-        smtp_set_timeout(ss, phases[i] | Timeout_OVERRIDE_RFC2822_MINIMUM, s->timeout);
+        smtp_set_timeout(ss, phases[i] | Timeout_OVERRIDE_RFC2822_MINIMUM,
+                         s->timeout * 1000L); /* libESMTP counts milliseconds */
     if (!smtp_set_server(ss, s->server) || !smtp_set_eventcb(ss, event_cb, s))
         return -1;
     if (s->starttls && (!smtp_starttls_enable(ss, Starttls_REQUIRED) ||
