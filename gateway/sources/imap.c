@@ -15,11 +15,14 @@
  *   with capped, jittered backoff. A mailbox that fails shows as part "SOURCE/MAILBOX"
  *   in /readyz and /metrics, and the others go on.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libetpan/libetpan.h>
 #include <openssl/sha.h>
@@ -32,6 +35,8 @@
 #include "oauth2.h"
 
 #define BATCH_BYTES (32L * 1024 * 1024) /* bodies fetched in one round trip, at most */
+#define HEADER_MAX (256 * 1024)         /* header bytes fetched of an oversize message */
+#define FETCH_INCOMPLETE 10000          /* not a MAILIMAP code: a message came without body */
 
 static const struct intake_option options[] = {
     {"host", INTAKE_OPT_STRING, NULL, "the IMAP server's host name", NULL, 0, 0, true, false},
@@ -86,8 +91,9 @@ static const struct intake_option options[] = {
 };
 
 struct mbox {
-    char *name; /* owned */
-    int part;   /* status part "SOURCE/NAME" */
+    char *name;       /* owned */
+    int part;         /* status part "SOURCE/NAME" */
+    uint32_t uidnext; /* UIDNEXT seen by the last sync (0: unknown) */
 };
 
 /* One message to fetch. */
@@ -114,13 +120,20 @@ struct imap_src {
     struct intake_mime_opts mime;
     mailimap *imap; /* owned; NULL when disconnected */
     bool folder_made;
+    char run[32]; /* this process's run id, for the try marks */
+    bool retry_soon; /* a mailbox failed in the last round: wait no longer than a poll */
 };
 
 /* ---- configuration ---- */
 
 static bool is_loopback(const char *host)
 {
-    return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, host, a) == 1)
+        return IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
+    return strcmp(host, "localhost") == 0;
 }
 
 /* The first problem of the section beyond the option table, or NULL. */
@@ -169,7 +182,7 @@ static int mailboxes(struct imap_src *s, const char *list)
             break;
         s->mb = m;
         if (n) {
-            s->mb[s->nmb] = (struct mbox){strdup(t), -1};
+            s->mb[s->nmb] = (struct mbox){strdup(t), -1, 0};
             if (s->mb[s->nmb].name)
                 s->nmb++;
         }
@@ -200,6 +213,8 @@ static int src_init(struct imap_src *s, intake_source_ctx *ctx)
     const char *tls = intake_config_get(sec, "tls");
     s->ctx = ctx;
     s->sec = sec;
+    snprintf(s->run, sizeof s->run, "%lx.%x", (unsigned long)(intake_time_now() * 1000),
+             (unsigned)getpid());
     s->ca_file = intake_config_get_path(intake_source_config(ctx), sec, "ca_file");
     s->link = (struct imap_link_opts){
         intake_config_get(sec, "host"), (unsigned)intake_config_get_int(sec, "port", 0),
@@ -397,16 +412,22 @@ static json_t *make_item(struct imap_src *s, const struct mbox *mb, uint32_t uid
     return it;
 }
 
-/* Fetches the bodies (or headers) of msgs[0..n) in one UID FETCH and makes their items
- * into items[] (in msgs order). Returns a MAILIMAP code. */
+/* Fetches the bodies (or, for oversize messages, the first HEADER_MAX bytes of the
+ * header) of msgs[0..n) in one UID FETCH and makes their items into items[] (in msgs
+ * order). A message the server answered for without a body counts in *nobody (one it
+ * did not answer for is gone: expunged meanwhile). Returns a MAILIMAP code. */
 static int fetch_items(struct imap_src *s, const struct mbox *mb, uint32_t uidvalidity,
-                       const struct msgref *msgs, size_t n, bool headers, json_t **items)
+                       const struct msgref *msgs, size_t n, bool headers, json_t **items,
+                       size_t *nobody)
 {
     struct mailimap_set *set = mailimap_set_new_empty();
     struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
     struct mailimap_section *sec = headers ? mailimap_section_new_header()
                                            : mailimap_section_new(NULL);
-    struct mailimap_fetch_att *body = sec ? mailimap_fetch_att_new_body_peek_section(sec) : NULL;
+    struct mailimap_fetch_att *body =
+        !sec ? NULL
+        : headers ? mailimap_fetch_att_new_body_peek_section_partial(sec, 0, HEADER_MAX)
+                  : mailimap_fetch_att_new_body_peek_section(sec);
     if (sec && !body)
         mailimap_section_free(sec); /* else the fetch att owns it */
     clist *res = NULL;
@@ -425,9 +446,14 @@ static int fetch_items(struct imap_src *s, const struct mbox *mb, uint32_t uidva
         const char *raw = NULL;
         size_t len = 0;
         att_values(clist_content(it), &uid, &size, &raw, &len);
-        for (size_t i = 0; raw && i < n; i++)
-            if (msgs[i].uid == uid && !items[i])
-                items[i] = make_item(s, mb, uidvalidity, &msgs[i], raw, len);
+        for (size_t i = 0; i < n; i++) {
+            if (msgs[i].uid != uid || items[i])
+                continue;
+            if (!raw)
+                (*nobody)++;
+            else if (!(items[i] = make_item(s, mb, uidvalidity, &msgs[i], raw, len)))
+                r = MAILIMAP_ERROR_MEMORY;
+        }
     }
     if (res)
         mailimap_fetch_list_free(res);
@@ -547,12 +573,14 @@ static int read_cursor(struct imap_src *s, const struct mbox *mb, const char *ke
     return 0;
 }
 
-/* Fetches msgs[0..n) (bodies, or headers for the oversize ones) into items. */
+/* Fetches msgs[0..n) (bodies, or headers for the oversize ones) into items. Returns a
+ * MAILIMAP code, or FETCH_INCOMPLETE when the server answered for a message without
+ * its body. */
 static int fetch_batch(struct imap_src *s, const struct mbox *mb, uint32_t uidvalidity,
                        const struct msgref *msgs, size_t n, json_t **items)
 {
     struct msgref *part = malloc(n * sizeof *part);
-    size_t *at = malloc(n * sizeof *at);
+    size_t *at = malloc(n * sizeof *at), nobody = 0;
     json_t **got = calloc(n, sizeof *got);
     int r = part && at && got ? MAILIMAP_NO_ERROR : MAILIMAP_ERROR_MEMORY;
     for (int big = 0; big < 2 && r == MAILIMAP_NO_ERROR; big++) {
@@ -564,45 +592,53 @@ static int fetch_batch(struct imap_src *s, const struct mbox *mb, uint32_t uidva
             }
         memset(got, 0, n * sizeof *got);
         if (k)
-            r = fetch_items(s, mb, uidvalidity, part, k, big, got);
+            r = fetch_items(s, mb, uidvalidity, part, k, big, got, &nobody);
         for (size_t j = 0; j < k; j++)
             items[at[j]] = got[j];
     }
     free(part);
     free(at);
     free(got);
-    return r;
+    return r == MAILIMAP_NO_ERROR && nobody ? FETCH_INCOMPLETE : r;
 }
 
-/* Commits one batch's items with the cursor, then does `after`. */
+/* Commits one batch's items with the cursor, then does `after` for exactly the messages
+ * committed (a message gone from the server meanwhile has no item). */
 static enum sync_rc commit_batch(struct imap_src *s, const struct mbox *mb, const char *key,
                                  uint32_t uidvalidity, const struct msgref *msgs, size_t n,
                                  json_t **items)
 {
     json_t **list = malloc(n * sizeof *list);
+    struct msgref *done = malloc(n * sizeof *done);
     size_t k = 0;
-    for (size_t i = 0; list && i < n; i++)
-        if (items[i]) /* NULL: gone from the server between the listing and the fetch */
+    for (size_t i = 0; list && done && i < n; i++)
+        if (items[i]) {
+            done[k] = msgs[i];
             list[k++] = items[i];
+        }
     char value[48];
     snprintf(value, sizeof value, "%" PRIu32 ":%" PRIu32, uidvalidity, msgs[n - 1].uid);
-    int rc = list ? intake_source_submit(s->ctx, list, k, key, value, NULL) : -1;
+    int rc = list && done ? intake_source_submit(s->ctx, list, k, key, value, NULL) : -1;
     free(list);
     if (rc != INTAKE_SPOOL_OK) {
+        free(done);
         intake_log(INTAKE_LOG_WARN, "imap_commit_failed", "source", s->sec->name, "mailbox",
                    mb->name, "reason", "the spool did not take the batch; retried later", NULL);
         return SYNC_TEMP;
     }
-    return link_lost(after_commit(s, mb, msgs, n)) ? SYNC_LINK : SYNC_OK;
+    int r = after_commit(s, mb, done, k);
+    free(done);
+    return link_lost(r) ? SYNC_LINK : SYNC_OK;
 }
 
-/* Takes in one batch: at most batch_size messages and BATCH_BYTES of bodies. */
+/* Takes in one batch: at most batch_size messages and BATCH_BYTES of bodies (an oversize
+ * message counts as the header bytes fetched of it). */
 static size_t batch_len(const struct imap_src *s, const struct msgref *m, size_t n)
 {
     size_t k = 0;
     long bytes = 0;
     while (k < n && k < (size_t)s->batch) {
-        long sz = (long)m[k].size > s->max_size ? 0 : (long)m[k].size;
+        long sz = (long)m[k].size > s->max_size ? HEADER_MAX : (long)m[k].size;
         if (k && bytes + sz > BATCH_BYTES)
             break;
         bytes += sz;
@@ -611,82 +647,151 @@ static size_t batch_len(const struct imap_src *s, const struct msgref *m, size_t
     return k;
 }
 
-/* ---- poison messages ----
+/* ---- messages that fail ----
  * A message that crashes the fetch or the parser would crash the daemon again after
- * every restart. So before each batch a "try" cursor records, durably, the UIDs it spans
- * and how often a batch starting there was begun. After a restart inside that span the
- * messages go one at a time; a message begun POISON_TRIES times without being committed
- * is recorded without being fetched (problem "poison", with its mailbox and UID), and the
- * messages behind it flow again. */
+ * every restart, and one the server will not hand over would stop its mailbox. So before
+ * each batch a "try" mark records, durably: the UIDs it spans, how many processes died
+ * in a batch starting at its first UID, how many times the server refused or garbled it,
+ * whether the span is to go one message at a time, and which process wrote it ("-" once
+ * the attempt ended in an orderly way). After a restart inside an unfinished span the
+ * messages go one at a time; a message that two processes died on, or that failed
+ * FETCH_FAILS times, is recorded without its content (problem "poison" or
+ * "fetch_failed", with its mailbox and UID), and the messages behind it flow again. */
 
-#define POISON_TRIES 3
+#define POISON_CRASHES 2
+#define FETCH_FAILS 3
 
 struct try_mark {
     uint32_t first, last; /* the span of the last batch begun */
-    int n;                /* batches begun at `first` */
+    int crashes, fails;   /* at `first` */
+    int solo;             /* go one message at a time up to `last` */
+    char run[32];         /* the writer's run id, "-" when ended in order */
 };
 
+static void try_key(char *key, size_t len, const struct mbox *mb)
+{
+    snprintf(key, len, "try:%s", mb->name);
+}
+
 /* Reads the mark of the mailbox for this UIDVALIDITY (zero when none). */
-static int try_read(struct imap_src *s, const char *key, uint32_t uidvalidity,
+static int try_read(struct imap_src *s, const struct mbox *mb, uint32_t uidvalidity,
                     struct try_mark *t)
 {
-    char *v = NULL;
+    char key[300], *v = NULL;
     unsigned long long uv = 0, first = 0, last = 0;
-    int n = 0;
-    *t = (struct try_mark){0, 0, 0};
+    try_key(key, sizeof key, mb);
+    memset(t, 0, sizeof *t);
+    strcpy(t->run, "-");
     if (intake_source_cursor_get(s->ctx, key, &v) != 0)
         return -1;
-    if (v && sscanf(v, "%llu:%llu:%llu:%d", &uv, &first, &last, &n) == 4 && uv == uidvalidity)
-        *t = (struct try_mark){(uint32_t)first, (uint32_t)last, n};
+    if (v && sscanf(v, "%llu:%llu:%llu:%d:%d:%d:%31s", &uv, &first, &last, &t->crashes,
+                    &t->fails, &t->solo, t->run) == 7 && uv == uidvalidity) {
+        t->first = (uint32_t)first;
+        t->last = (uint32_t)last;
+    } else {
+        memset(t, 0, sizeof *t);
+        strcpy(t->run, "-");
+    }
     free(v);
     return 0;
 }
 
-/* Plans the next batch from msgs[0..n): how many to take (*k) and whether the first is
- * poison, and records the try durably before anything is fetched. Returns 0 or -1. */
-static int try_plan(struct imap_src *s, const struct mbox *mb, uint32_t uidvalidity,
-                    const struct msgref *msgs, size_t n, size_t *k, bool *poison)
+static int try_write(struct imap_src *s, const struct mbox *mb, uint32_t uidvalidity,
+                     const struct try_mark *t)
 {
-    char key[300], value[96];
-    snprintf(key, sizeof key, "try:%s", mb->name);
-    struct try_mark t;
-    if (try_read(s, key, uidvalidity, &t) < 0)
-        return -1;
-    uint32_t uid = msgs[0].uid;
-    int tries = t.first == uid ? t.n + 1 : 1;
-    bool suspect = t.n > 0 && uid <= t.last; /* inside a span that did not finish */
-    *k = suspect || tries > 1 ? 1 : batch_len(s, msgs, n);
-    *poison = tries >= POISON_TRIES;
-    uint32_t last = suspect && t.last > msgs[*k - 1].uid ? t.last : msgs[*k - 1].uid;
-    snprintf(value, sizeof value, "%" PRIu32 ":%" PRIu32 ":%" PRIu32 ":%d", uidvalidity, uid,
-             last, tries);
+    char key[300], value[160];
+    try_key(key, sizeof key, mb);
+    snprintf(value, sizeof value, "%" PRIu32 ":%" PRIu32 ":%" PRIu32 ":%d:%d:%d:%s",
+             uidvalidity, t->first, t->last, t->crashes, t->fails, t->solo, t->run);
     return intake_source_cursor_set(s->ctx, key, value) == 0 ? 0 : -1;
 }
 
-/* Forgets the tries at the batch that just failed in an orderly way (a broken
- * connection, a busy spool, a stop): only a batch the process died in counts. */
-static void try_clear(struct imap_src *s, const struct mbox *mb, uint32_t uidvalidity)
+/* Plans the next batch from msgs[0..n): how many to take (*k), and *bad: NULL, or the
+ * problem under which the first is recorded without being fetched. Records the try
+ * durably before anything is fetched. Returns 0 or -1 (spool). */
+static int try_plan(struct imap_src *s, const struct mbox *mb, uint32_t uidvalidity,
+                    const struct msgref *msgs, size_t n, size_t *k, const char **bad)
 {
-    char key[300], value[64];
-    snprintf(key, sizeof key, "try:%s", mb->name);
-    snprintf(value, sizeof value, "%" PRIu32 ":0:0:0", uidvalidity);
-    intake_source_cursor_set(s->ctx, key, value);
+    struct try_mark t;
+    if (try_read(s, mb, uidvalidity, &t) < 0)
+        return -1;
+    uint32_t uid = msgs[0].uid;
+    bool same = t.first == uid;
+    bool died = strcmp(t.run, "-") != 0 && strcmp(t.run, s->run) != 0;
+    bool suspect = t.first && uid <= t.last && (died || t.solo);
+    struct try_mark next = {uid, 0, same ? t.crashes + died : 0, same ? t.fails : 0, suspect,
+                            ""};
+    *k = suspect || next.crashes || next.fails ? 1 : batch_len(s, msgs, n);
+    *bad = next.crashes >= POISON_CRASHES ? "poison"
+           : next.fails >= FETCH_FAILS    ? "fetch_failed" : NULL;
+    next.last = suspect && t.last > msgs[*k - 1].uid ? t.last : msgs[*k - 1].uid;
+    snprintf(next.run, sizeof next.run, "%s", s->run);
+    return try_write(s, mb, uidvalidity, &next);
 }
 
-/* The item of a poison message: where it is, never what it says. */
-static json_t *poison_item(const struct imap_src *s, const struct mbox *mb,
-                           uint32_t uidvalidity, const struct msgref *m)
+/* Ends the attempt at the batch starting at `uid` in order (a broken connection, a busy
+ * spool, a stop): it is not a crash; `failed` counts a refusal of the message itself. */
+static void try_end(struct imap_src *s, const struct mbox *mb, uint32_t uidvalidity,
+                    uint32_t uid, bool failed)
 {
-    char id[400];
+    struct try_mark t;
+    if (try_read(s, mb, uidvalidity, &t) < 0 || t.first != uid)
+        return;
+    t.fails += failed;
+    strcpy(t.run, "-");
+    try_write(s, mb, uidvalidity, &t);
+}
+
+/* The item of a message recorded without its content: where it is, never what it says. */
+static json_t *placeholder_item(const struct imap_src *s, const struct mbox *mb,
+                                uint32_t uidvalidity, const struct msgref *m,
+                                const char *problem)
+{
+    char id[400], uid[16];
     snprintf(id, sizeof id, "imap:%s:%" PRIu32 ":%" PRIu32, mb->name, uidvalidity, m->uid);
+    snprintf(uid, sizeof uid, "%" PRIu32, m->uid);
     intake_log(INTAKE_LOG_ERROR, "imap_poison_message", "source", s->sec->name, "mailbox",
-               mb->name, "reason", "recorded without its content after repeated failures",
-               NULL);
+               mb->name, "uid", uid, "problem", problem, "reason",
+               "recorded without its content after repeated failures", NULL);
     return json_pack("{s:s, s:s, s:s, s:b, s:{s:I, s:b, s:[s]}, s:{s:s, s:I, s:I}}", "id", id,
                      "channel", "email", "body", "", "public", 0, "email", "size",
-                     (json_int_t)m->size, "oversize", 0, "problems", "poison", "imap",
+                     (json_int_t)m->size, "oversize", 0, "problems", problem, "imap",
                      "mailbox", mb->name, "uidvalidity", (json_int_t)uidvalidity, "uid",
                      (json_int_t)m->uid);
+}
+
+/* A refusal or garbling of the messages themselves (not of the connection's state). */
+static bool message_failed(int r)
+{
+    return r == MAILIMAP_ERROR_UID_FETCH || r == MAILIMAP_ERROR_FETCH ||
+           r == MAILIMAP_ERROR_PARSE || r == FETCH_INCOMPLETE;
+}
+
+/* What one fetch result means for the sync. */
+static enum sync_rc fetch_outcome(int r)
+{
+    return link_lost(r) ? SYNC_LINK : SYNC_MAILBOX;
+}
+
+/* Fetches (or records as a placeholder) and commits one planned batch. */
+static enum sync_rc take_batch(struct imap_src *s, const struct mbox *mb, const char *key,
+                               uint32_t uidvalidity, const struct msgref *msgs, size_t k,
+                               const char *bad)
+{
+    json_t **items = calloc(k, sizeof *items);
+    int r = !items ? MAILIMAP_ERROR_MEMORY
+            : bad ? ((items[0] = placeholder_item(s, mb, uidvalidity, &msgs[0], bad))
+                         ? MAILIMAP_NO_ERROR : MAILIMAP_ERROR_MEMORY)
+                  : fetch_batch(s, mb, uidvalidity, msgs, k, items);
+    enum sync_rc rc = r == MAILIMAP_NO_ERROR
+                          ? commit_batch(s, mb, key, uidvalidity, msgs, k, items)
+                          : fetch_outcome(r);
+    for (size_t i = 0; items && i < k; i++)
+        json_decref(items[i]);
+    free(items);
+    if (rc != SYNC_OK)
+        try_end(s, mb, uidvalidity, msgs[0].uid, message_failed(r));
+    return rc;
 }
 
 static enum sync_rc take_new(struct imap_src *s, const struct mbox *mb, const char *key,
@@ -696,35 +801,24 @@ static enum sync_rc take_new(struct imap_src *s, const struct mbox *mb, const ch
         if (intake_source_stopping(s->ctx))
             return SYNC_OK;
         size_t k;
-        bool poison;
-        if (try_plan(s, mb, uidvalidity, msgs + done, n - done, &k, &poison) < 0)
+        const char *bad;
+        if (try_plan(s, mb, uidvalidity, msgs + done, n - done, &k, &bad) < 0)
             return SYNC_TEMP;
-        json_t **items = calloc(k, sizeof *items);
-        int r = !items ? MAILIMAP_ERROR_MEMORY
-                : poison ? ((items[0] = poison_item(s, mb, uidvalidity, &msgs[done]))
-                                ? MAILIMAP_NO_ERROR : MAILIMAP_ERROR_MEMORY)
-                         : fetch_batch(s, mb, uidvalidity, msgs + done, k, items);
-        enum sync_rc rc = r == MAILIMAP_NO_ERROR
-                              ? commit_batch(s, mb, key, uidvalidity, msgs + done, k, items)
-                          : link_lost(r) ? SYNC_LINK : SYNC_MAILBOX;
-        for (size_t i = 0; items && i < k; i++)
-            json_decref(items[i]);
-        free(items);
-        if (rc != SYNC_OK) {
-            try_clear(s, mb, uidvalidity);
+        enum sync_rc rc = take_batch(s, mb, key, uidvalidity, msgs + done, k, bad);
+        if (rc != SYNC_OK)
             return rc;
-        }
         done += k;
     }
     return SYNC_OK;
 }
 
 /* Selects the mailbox and takes in what is new. */
-static enum sync_rc sync_mailbox(struct imap_src *s, const struct mbox *mb)
+static enum sync_rc sync_mailbox(struct imap_src *s, struct mbox *mb)
 {
     int r = mailimap_select(s->imap, mb->name);
     if (r != MAILIMAP_NO_ERROR)
         return link_lost(r) ? SYNC_LINK : SYNC_MAILBOX;
+    mb->uidnext = s->imap->imap_selection_info->sel_uidnext;
     uint32_t uidvalidity = s->imap->imap_selection_info->sel_uidvalidity, last;
     char key[300];
     snprintf(key, sizeof key, "mailbox:%s", mb->name);
@@ -746,10 +840,13 @@ static enum sync_rc sync_mailbox(struct imap_src *s, const struct mbox *mb)
 static enum sync_rc sync_all(struct imap_src *s)
 {
     enum sync_rc worst = SYNC_OK;
+    s->retry_soon = false;
     for (size_t i = 0; i < s->nmb && !intake_source_stopping(s->ctx); i++) {
         enum sync_rc rc = sync_mailbox(s, &s->mb[i]);
         if (rc == SYNC_LINK)
             return rc;
+        if (rc == SYNC_MAILBOX)
+            s->retry_soon = true;
         intake_source_part_state(s->ctx, s->mb[i].part, rc == SYNC_OK ? "ok" : "error",
                                  rc == SYNC_MAILBOX ? "the server refused a command on "
                                                       "this mailbox"
@@ -762,25 +859,37 @@ static enum sync_rc sync_all(struct imap_src *s)
 
 /* ---- waiting ---- */
 
-/* IDLE on the first mailbox until the server speaks or `seconds` pass. Returns 0, or -1
- * when the connection broke. */
+/* IDLE on the first mailbox until the server speaks or `seconds` pass. Mail that came
+ * after the last sync (UIDNEXT moved) skips the wait; a mailbox or an IDLE the server
+ * refuses falls back to a plain sleep. Returns 0, or -1 when the connection broke. */
 static int idle_wait(struct imap_src *s, double seconds)
 {
-    if (mailimap_select(s->imap, s->mb[0].name) != MAILIMAP_NO_ERROR ||
-        mailimap_idle(s->imap) != MAILIMAP_NO_ERROR)
-        return -1;
-    int w = imap_link_wait(s->imap, seconds);
-    if (w < 0)
+    struct mbox *mb = &s->mb[0];
+    int r = mailimap_select(s->imap, mb->name);
+    if (r == MAILIMAP_NO_ERROR) {
+        uint32_t next = s->imap->imap_selection_info->sel_uidnext;
+        if (next && mb->uidnext && next != mb->uidnext)
+            return 0;
+        r = mailimap_idle(s->imap);
+    }
+    if (r != MAILIMAP_NO_ERROR) {
+        if (link_lost(r))
+            return -1;
+        intake_source_sleep(s->ctx, s->poll);
+        return 0;
+    }
+    if (imap_link_wait(s->imap, seconds) < 0)
         return -1;
     return mailimap_idle_done(s->imap) == MAILIMAP_NO_ERROR ? 0 : -1;
 }
 
 /* Waits for the next round: IDLE when possible (capped at poll_interval when several
- * mailboxes are watched), else sleep. Returns -1 when the connection broke. */
+ * mailboxes are watched or one failed), else sleep. Returns -1 when the connection broke. */
 static int wait_round(struct imap_src *s)
 {
     if (s->idle && mailimap_has_idle(s->imap)) {
-        double t = s->nmb > 1 && s->poll < s->idle_restart ? s->poll : s->idle_restart;
+        bool short_wait = (s->nmb > 1 || s->retry_soon) && s->poll < s->idle_restart;
+        double t = short_wait ? s->poll : s->idle_restart;
         return idle_wait(s, t);
     }
     intake_source_sleep(s->ctx, s->poll);
@@ -798,7 +907,8 @@ static double backoff(int failures, double cap, unsigned *seed)
     return d / 2 + d / 2 * ((double)rand_r(seed) / RAND_MAX);
 }
 
-/* Connects (after a failure, waits first). Returns true when a session is up. */
+/* Connects; after a failure waits (capped, jittered backoff) and returns false. Returns
+ * true when a session is up. */
 static bool ensure_session(struct imap_src *s, int *failures, unsigned *seed)
 {
     if (s->imap)
@@ -806,7 +916,6 @@ static bool ensure_session(struct imap_src *s, int *failures, unsigned *seed)
     char err[256] = "";
     int rc = connect_session(s, err, sizeof err);
     if (rc == 0) {
-        *failures = 0;
         intake_source_state(s->ctx, "ok", NULL);
         return true;
     }
@@ -829,19 +938,23 @@ static int imap_run(intake_source_ctx *ctx)
         return -1;
     }
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&s;
-    int failures = 0;
+    double cap = (double)intake_config_get_int(s.sec, "reconnect_max_delay", 300);
+    int failures = 0; /* rounds in a row that did not complete; reset by one that did */
     while (!intake_source_stopping(ctx)) {
         if (!ensure_session(&s, &failures, &seed))
             continue;
         enum sync_rc rc = sync_all(&s);
         if (rc != SYNC_LINK)
             intake_source_polled(ctx);
+        if (rc == SYNC_OK)
+            failures = 0;
         if (rc == SYNC_TEMP)
             intake_source_sleep(ctx, backoff(failures++, s.poll, &seed));
         if (rc == SYNC_LINK || (rc == SYNC_OK && wait_round(&s) < 0)) {
             if (!intake_source_stopping(ctx))
                 intake_source_state(ctx, "error", "the connection to the server broke");
             disconnect(&s);
+            intake_source_sleep(ctx, backoff(failures++, cap, &seed));
         }
     }
     disconnect(&s);

@@ -246,8 +246,9 @@ class Fetching(ImapCase):
     def test_a_message_that_keeps_killing_the_fetch_is_recorded_as_poison(self):
         self.append(message(1), message(2), message(3))
         self.gateway(imap_source(self.dv.imap_port))
-        # Two batches begun at UID 1 (spanning 1..2) never finished.
-        self.crashed_before("%d:1:2:2" % self.uidvalidity())
+        # One process already died in a batch begun at UID 1 (spanning 1..2), and the
+        # mark says the one that wrote it (another run) died too.
+        self.crashed_before("%d:1:2:1:0:0:earlier-run" % self.uidvalidity())
         self.run_until_idle()
         got = {it["imap"]["uid"]: it for _, it, _ in self.items()}
         self.assertEqual(sorted(got), [1, 2, 3])
@@ -260,12 +261,40 @@ class Fetching(ImapCase):
     def test_one_unfinished_batch_is_retried_one_message_at_a_time(self):
         self.append(message(1), message(2), message(3))
         self.gateway(imap_source(self.dv.imap_port))
-        self.crashed_before("%d:1:3:1" % self.uidvalidity())
+        self.crashed_before("%d:1:3:0:0:0:earlier-run" % self.uidvalidity())
         self.run_until_idle()
         got = [it for _, it, _ in self.items()]
         self.assertEqual(len(got), 3)
         self.assertTrue(all(MARKER in it["body"] for it in got))
         self.assertEqual(self.gw.events("imap_poison_message"), [])
+
+    def test_a_message_the_server_keeps_refusing_is_recorded_as_fetch_failed(self):
+        self.append(message(1), message(2), message(3))
+        self.gateway(imap_source(self.dv.imap_port))
+        # Three orderly failures at UID 1 (the server refused it or sent no body).
+        self.crashed_before("%d:1:1:0:3:0:-" % self.uidvalidity())
+        self.run_until_idle()
+        got = {it["imap"]["uid"]: it for _, it, _ in self.items()}
+        self.assertEqual(sorted(got), [1, 2, 3])
+        self.assertEqual(got[1]["email"]["problems"], ["fetch_failed"])
+        self.assertIn(MARKER, got[2]["body"])
+
+    def test_an_orderly_end_is_not_a_crash(self):
+        self.append(message(1), message(2))
+        self.gateway(imap_source(self.dv.imap_port))
+        # Two crashes would make UID 1 poison; a mark closed in order ("-") counts none.
+        self.crashed_before("%d:1:2:1:0:0:-" % self.uidvalidity())
+        self.run_until_idle()
+        got = [it for _, it, _ in self.items()]
+        self.assertEqual(len(got), 2)
+        self.assertTrue(all(MARKER in it["body"] for it in got))
+
+    def test_tls_none_only_for_a_loopback_address(self):
+        self.gateway(imap_source(self.dv.imap_port, host="127.mail.example.org"))
+        r = subprocess.run([INTAKE, "config", "check", "--config", self.gw.config],
+                           capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("loopback", r.stdout + r.stderr)
 
     def test_missing_mailbox_does_not_stop_the_others(self):
         port = free_port()
@@ -285,7 +314,12 @@ class Fetching(ImapCase):
                 break
             time.sleep(0.2)
         metrics = self.fetch(url + "/metrics")
+        time.sleep(2)
         self.gw.stop()
+        # The failing first mailbox (IDLE cannot watch it) is no reason to reconnect: one
+        # login for the test's append, one or two for the daemon.
+        logins = self.dv.log().count("imap-login: Info: Login:")
+        self.assertLessEqual(logins, 3, "reconnecting in a loop: %d logins" % logins)
         self.assertEqual(parts.get("box/Nowhere"), "error", state)
         self.assertEqual(parts.get("box/INBOX"), "ok", state)
         self.assertIn('box/Nowhere', metrics)
