@@ -454,11 +454,20 @@ static int sink_step(struct sink_rt *s, intake_spool *sp, unsigned *seed, double
                                         next_due);
     if (rc || !found)
         return rc;
+    if (s->type->at_most_once && (rc = intake_spool_delivery_begin(sp, dv.item, s->sec->name))) {
+        intake_spool_delivery_free(&dv);
+        return rc; /* not begun durably: not sent */
+    }
     struct intake_delivery_result r;
     memset(&r, 0, sizeof r);
     r.retry_after = -1;
     s->type->deliver(s->state, dv.record_id, dv.record_json, strlen(dv.record_json), &r);
     rc = record_outcome(s, sp, &dv, &r, seed);
+    /* An attempt that must not be repeated keeps its outcome until the spool takes it. */
+    while (rc && s->type->at_most_once && !stopping(s->d)) {
+        wait_for(s->d, SPOOL_ERROR_WAIT);
+        rc = record_outcome(s, sp, &dv, &r, seed);
+    }
     bool fine = r.outcome == INTAKE_DELIVERED || r.outcome == INTAKE_SKIPPED;
     intake_status_set(s->d->status, s->part, fine ? "ok" : "error", fine ? NULL : r.error);
     intake_spool_delivery_free(&dv);
@@ -483,6 +492,25 @@ static int marks_set(void *ctx, const char *key, double at)
     return intake_spool_mark_set(m->sp, m->sink, key, at) ? -1 : 0;
 }
 
+/* Dead-letters the attempts a previous run of the daemon died in (at_most_once sinks). */
+static void recover_unknown(struct sink_rt *s, intake_spool *sp)
+{
+    long n = 0;
+    char buf[24];
+    if (intake_spool_delivery_recover(sp, s->sec->name, &n) != INTAKE_SPOOL_OK) {
+        intake_log(INTAKE_LOG_WARN, "sink_spool_error", "sink", s->sec->name, "reason",
+                   intake_spool_error(sp), NULL);
+        return;
+    }
+    if (n == 0)
+        return;
+    snprintf(buf, sizeof buf, "%ld", n);
+    intake_log(INTAKE_LOG_ERROR, "delivery_outcome_unknown", "sink", s->sec->name, "count",
+               buf, "reason", "the daemon stopped during these attempts: dead letters to "
+               "check by hand", NULL);
+    intake_status_error(s->d->status, s->part);
+}
+
 static void *sink_main(void *arg)
 {
     struct sink_rt *s = arg;
@@ -492,6 +520,8 @@ static void *sink_main(void *arg)
     struct intake_sink_marks marks = {&mctx, marks_get, marks_set};
     if (sp && s->type->attach)
         s->type->attach(s->state, &marks);
+    if (sp && s->type->at_most_once)
+        recover_unknown(s, sp);
     if (sp)
         intake_status_set(s->d->status, s->part, "ok", NULL);
     while (sp && !stopping(s->d)) {

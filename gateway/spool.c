@@ -745,6 +745,41 @@ int intake_spool_delivery_done(intake_spool *sp, int64_t item, const char *sink,
     return update_delivery(sp, item, sink, "done", status, 0, NULL, NULL, case_id);
 }
 
+int intake_spool_delivery_begin(intake_spool *sp, int64_t item, const char *sink)
+{
+    sqlite3_stmt *st;
+    int rc = begin(sp);
+    if (!rc)
+        rc = prep(sp, "UPDATE deliveries SET state='sending', updated_unix=?"
+                      " WHERE item=? AND sink=? AND state='pending'", &st);
+    if (!rc) {
+        sqlite3_bind_double(st, 1, intake_time_now());
+        sqlite3_bind_int64(st, 2, item);
+        sqlite3_bind_text(st, 3, sink, -1, SQLITE_STATIC);
+        rc = step_done(sp, st, "begin delivery");
+    }
+    return finish(sp, rc);
+}
+
+int intake_spool_delivery_recover(intake_spool *sp, const char *sink, long *n)
+{
+    sqlite3_stmt *st;
+    int rc = begin(sp);
+    if (!rc)
+        rc = prep(sp, "UPDATE deliveries SET state='dead', attempts=attempts+1,"
+                      " last_error='outcome unknown: the daemon stopped during this attempt;"
+                      " check whether it went out before retrying', updated_unix=?"
+                      " WHERE sink=? AND state='sending'", &st);
+    if (!rc) {
+        sqlite3_bind_double(st, 1, intake_time_now());
+        sqlite3_bind_text(st, 2, sink, -1, SQLITE_STATIC);
+        rc = step_done(sp, st, "recover deliveries");
+    }
+    if (!rc && n)
+        *n = (long)sqlite3_changes(sp->db);
+    return finish(sp, rc);
+}
+
 int intake_spool_delivery_skipped(intake_spool *sp, int64_t item, const char *sink,
                                   const char *note)
 {

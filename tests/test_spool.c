@@ -739,6 +739,36 @@ static void delivery_outcomes_are_visible(void **state)
     assert_true(st.oldest_undelivered == 0);
 }
 
+/* "sending" rows are not handed out again; recover makes them dead letters, only for the
+ * sink asked, and leaves pending rows alone. */
+static void test_delivery_sending_and_recover(void **state)
+{
+    struct fx *f = *state;
+    char rid[INTAKE_RECORD_ID_LEN + 1];
+    submit_new(f->sp, "mta", "u1", NULL, rid);
+    int64_t item = process(f->sp, "u1", "complaint", two_sinks, 2);
+    assert_int_equal(intake_spool_delivery_begin(f->sp, item, "ack"), INTAKE_SPOOL_OK);
+    struct intake_delivery dv;
+    bool found = true;
+    double next_due = 0;
+    assert_int_equal(intake_spool_next_delivery(f->sp, "ack", intake_time_now() + 60, &dv,
+                                                &found, &next_due), INTAKE_SPOOL_OK);
+    assert_false(found);
+    long n = -1;
+    assert_int_equal(intake_spool_delivery_recover(f->sp, "case", &n), INTAKE_SPOOL_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(intake_spool_delivery_recover(f->sp, "ack", &n), INTAKE_SPOOL_OK);
+    assert_int_equal(n, 1);
+    json_t *o = show(f->sp, rid, false);
+    json_t *d = delivery_of(o, "ack");
+    assert_string_equal(str_of(d, "state"), "dead");
+    assert_non_null(strstr(str_of(d, "last_error"), "outcome unknown"));
+    assert_string_equal(str_of(delivery_of(o, "case"), "state"), "pending");
+    json_decref(o);
+    assert_int_equal(intake_spool_delivery_recover(f->sp, "ack", &n), INTAKE_SPOOL_OK);
+    assert_int_equal(n, 0);
+}
+
 /* A skipped delivery is done and keeps its reason. */
 static void test_delivery_skipped(void **state)
 {
@@ -1330,6 +1360,7 @@ int main(void)
         T(next_delivery_due_and_not_due),
         T(delivery_outcomes_are_visible),
         T(test_delivery_skipped),
+        T(test_delivery_sending_and_recover),
         T(retry_dead_by_prefix_and_all),
         T(retry_quarantined_item),
         T(list_filters_and_limit),

@@ -938,4 +938,5 @@ const struct intake_sink_type intake_sink_smtp = {
     .deliver = smtp_deliver,
     .destroy = smtp_destroy,
     .attach = smtp_attach,
+    .at_most_once = true, /* a mail or a reply sent twice is seen twice */
 };

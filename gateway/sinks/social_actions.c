@@ -563,4 +563,5 @@ const struct intake_sink_type intake_sink_social_actions = {
     .create = sa_create,
     .deliver = sa_deliver,
     .destroy = sa_destroy,
+    .at_most_once = true, /* a mail or a reply sent twice is seen twice */
 };

@@ -8,6 +8,7 @@
 #ifndef INTAKE_SINK_H
 #define INTAKE_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "intake/config.h"
@@ -67,6 +68,13 @@ struct intake_sink_type {
      * deliver with the sink's marks (borrowed; valid until attach is called again with
      * NULL, which happens before the thread ends and before destroy). */
     void (*attach)(void *state, const struct intake_sink_marks *marks);
+
+    /* Optional (false: deliveries may be repeated, e.g. thanks to an idempotency key).
+     * true for sinks whose repeat people would see twice (a mail, a public reply): the
+     * core stores "sending" durably before each attempt, and an attempt whose outcome was
+     * never stored (the daemon died during it) becomes a dead letter "outcome unknown"
+     * for an operator instead of being sent again. */
+    bool at_most_once;
 };
 
 /* All sink types, ended by a NULL entry (gateway/registry.c). */

@@ -144,6 +144,16 @@ void intake_spool_delivery_free(struct intake_delivery *d);
  * `response` (first 1 KiB of the body, may be NULL) are kept for the operator. */
 int intake_spool_delivery_done(intake_spool *sp, int64_t item, const char *sink, int status,
                                const char *case_id);
+/* Marks a pending delivery "sending" (durably) before an attempt whose repeat people would
+ * see (intake_sink_type.at_most_once). Its outcome is stored with the calls below as
+ * usual; if none ever is, intake_spool_delivery_recover finds it. */
+int intake_spool_delivery_begin(intake_spool *sp, int64_t item, const char *sink);
+
+/* Dead-letters every delivery of `sink` left "sending" by a daemon that died during the
+ * attempt (outcome unknown: the mail or reply may or may not have gone out); *n receives
+ * how many (may be NULL). Call when the sink starts, before its first attempt. */
+int intake_spool_delivery_recover(intake_spool *sp, const char *sink, long *n);
+
 /* skipped: done, with `note` ("skipped: ...", no personal data) kept as the row's error. */
 int intake_spool_delivery_skipped(intake_spool *sp, int64_t item, const char *sink,
                                   const char *note);

@@ -20,6 +20,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -483,6 +484,30 @@ class TeamNote(SmtpCase):
         self.assertEqual(msg["Auto-Submitted"], "auto-generated")
         for personal in ("gas in my kitchen", "07700", "Ann", "ann.resident", "Gas smell"):
             self.assertNotIn(personal, mails[0]["data"])
+
+
+class CrashDuringSend(SmtpCase):
+    """The daemon dies after the server took the message but before its answer: the
+    attempt's outcome is unknown, so it becomes a dead letter, never a second mail."""
+    peer_args = ("--stall-data", "30")
+    sink_keys = {"timeout": 60}
+
+    def test_an_attempt_the_daemon_died_in_is_not_sent_again(self):
+        if VALGRIND:
+            self.skipTest("SIGKILL under valgrind proves nothing more")
+        rid = self.submit(email_item("crash-1"))
+        self.gw.start()
+        self.gw.wait_for(lambda: len(self.peer.mails()) == 1, 60, "the message at the server")
+        self.assertEqual(self.delivery(rid)["state"], "sending")
+        self.gw.stop(signal.SIGKILL)
+        self.gw.start("--until-idle")
+        self.assertEqual(self.gw.proc.wait(60), 0)
+        self.gw.stop()
+        d = self.delivery(rid)
+        self.assertEqual(d["state"], "dead")
+        self.assertIn("outcome unknown", d["error"])
+        self.assertEqual(len(self.peer.mails()), 1)
+        self.assertEqual(len(self.gw.events("delivery_outcome_unknown")), 1)
 
 
 class ConfigCheck(unittest.TestCase):

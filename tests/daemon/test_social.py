@@ -488,8 +488,9 @@ class Actions(Base):
 
     def test_crash_after_the_reply_went_out(self):
         """Attempt 1: hidden, the reply fails (500). Attempt 2: hidden, the reply is carried
-        out but the daemon is killed before the answer. After the restart, attempt 3 hides
-        again (idempotent) and its reply is refused as a repeat: one reply in all."""
+        out but the daemon is killed before the answer. After the restart that attempt's
+        outcome is unknown: a dead letter, nothing sent. An operator's retry (attempt 3)
+        hides again (idempotent) and its reply is refused as a repeat: one reply in all."""
         data = fb_data(0)
         data["comments"]["%s_111" % PAGE] = [fb_comment(1, "Leak! ring %s" % PHONE)]
         fb = self.peer("facebook", "--data", write(self.dir, "fb.json", data))
@@ -498,11 +499,14 @@ class Actions(Base):
         self.gw.wait_for(lambda: any(p.get("accepted") for p in fb.posts()), 60,
                          "the reply carried out")
         self.gw.stop(signal.SIGKILL)
-        self.assertEqual(self.deliveries()["fb/111_1"][0], "pending")
+        self.assertEqual(self.deliveries()["fb/111_1"][0], "sending")
         self.gw.start()
-        self.gw.wait_for(lambda: self.deliveries()["fb/111_1"][0] != "pending", 60,
-                         "the delivery after the restart")
-        self.assertEqual(self.deliveries()["fb/111_1"][0], "done")
+        self.gw.wait_for(lambda: self.deliveries()["fb/111_1"][0] == "dead", 60,
+                         "the unknown outcome as a dead letter")
+        self.assertEqual(len([p for p in fb.posts() if p["path"].endswith("/messages")]), 2)
+        self.assertEqual(self.gw.spool("retry", "--all-dead").returncode, 0)
+        self.gw.wait_for(lambda: self.deliveries()["fb/111_1"][0] == "done", 60,
+                         "the operator's retry")
         replies = [p for p in fb.posts() if p["path"].endswith("/messages")]
         hides = [p for p in fb.posts() if p["path"].endswith("/111_1")]
         self.assertEqual([r["status"] for r in replies], [500, None, 400])

@@ -2,6 +2,7 @@
 
 usage: smtp.py --port 0 --out DIR [--tls-cert PEM --tls-key PEM] [--auth USER:PASS]
                [--tempfail ADDR[:N]]... [--reject ADDR]... [--no-starttls] [--watch-stdin]
+               [--stall-data SECONDS]
 
 Prints "PORT n" once listening on 127.0.0.1. Each accepted message is written to DIR as
 one JSON file (NNNN.json, written under another name and renamed): mail_from, rcpt_tos,
@@ -27,8 +28,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
-    def __init__(self, out, tempfail, reject):
+    def __init__(self, out, tempfail, reject, stall=0.0):
         self.out = out
+        self.stall = stall  # seconds to wait after storing a message, before answering
         self.tempfail = tempfail  # address -> remaining count (None: always)
         self.reject = set(reject)
         self.n = 0
@@ -57,6 +59,8 @@ class Handler:
         with open(tmp, "w") as f:
             json.dump(rec, f)
         os.rename(tmp, os.path.join(self.out, "%04d.json" % self.n))
+        if self.stall:
+            await asyncio.sleep(self.stall)  # the message is in; the answer is late
         return "250 2.0.0 Message accepted for delivery"
 
 
@@ -87,6 +91,8 @@ def main():
     ap.add_argument("--tempfail", action="append", default=[])
     ap.add_argument("--reject", action="append", default=[])
     ap.add_argument("--watch-stdin", action="store_true")
+    ap.add_argument("--stall-data", type=float, default=0.0,
+                    help="seconds to wait before answering the end of each message")
     ap.add_argument("--debug", action="store_true", help="log the SMTP dialogue on stderr")
     a = ap.parse_args()
     warnings.simplefilter("ignore")  # aiosmtpd's own deprecation notices
@@ -98,7 +104,8 @@ def main():
     if a.tls_cert and not a.no_starttls:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(a.tls_cert, a.tls_key)
-    handler = Handler(a.out, parse_tempfail(a.tempfail), [r.lower() for r in a.reject])
+    handler = Handler(a.out, parse_tempfail(a.tempfail), [r.lower() for r in a.reject],
+                      a.stall_data)
     kw = {"hostname": "mail.test", "tls_context": tls, "require_starttls": tls is not None,
           "timeout": 30}
     if a.auth:
