@@ -88,7 +88,8 @@ static const char usage_list[] =
     "\n"
     "options:\n"
     "  --state S   only items in state S: new, processed or quarantined; or items with\n"
-    "              a delivery in state pending, done or dead\n"
+    "              a delivery in state pending, sending (an attempt under way, or one a\n"
+    "              stopped daemon left), done or dead\n"
     "  --limit N   at most N items (default: all)\n"
     "  --json      one JSON object per line instead of a table\n" WHERE;
 

@@ -937,7 +937,8 @@ static const char *list_filter(const char *state)
         return "";
     if (!strcmp(state, "new") || !strcmp(state, "processed") || !strcmp(state, "quarantined"))
         return " WHERE i.state = ?1";
-    if (!strcmp(state, "dead") || !strcmp(state, "pending") || !strcmp(state, "done"))
+    if (!strcmp(state, "dead") || !strcmp(state, "pending") || !strcmp(state, "done") ||
+        !strcmp(state, "sending"))
         return " WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.item=i.id AND d.state=?1)";
     return NULL;
 }
@@ -948,7 +949,8 @@ int intake_spool_list(intake_spool *sp, const char *state, long limit,
     const char *where = list_filter(state);
     if (!where)
         return fail_msg(sp, INTAKE_SPOOL_FATAL,
-                        "unknown state (new, processed, quarantined, pending, done, dead)");
+                        "unknown state (new, processed, quarantined, pending, sending, done,"
+                        " dead)");
     char sql[1024];
     snprintf(sql, sizeof sql, "%s%s ORDER BY i.id DESC LIMIT ?2", list_columns, where);
     sqlite3_stmt *st;
