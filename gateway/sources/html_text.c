@@ -272,7 +272,8 @@ static size_t find_body(struct out *o, const char *s, size_t n, size_t from)
 
 /* Where the head's content ends: after </head>, else at <body, else nowhere (a head
  * that never closes is not trusted to hide the rest). A search that failed once is not
- * made again (find_close returns n only when no terminated </head> follows at all). */
+ * made again: find_close returns n only when no </head> ends before the input does,
+ * and that holds from any later position too. */
 static size_t skip_head(struct out *o, const char *s, size_t n, size_t after)
 {
     size_t end = o->no_head_close ? n : find_close(o, s, n, after, "head");
