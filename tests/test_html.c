@@ -166,13 +166,64 @@ static void test_noise(void **state)
     }
 }
 
+/* Fills a buffer of n bytes with copies of pattern. */
+static char *repeat(const char *pattern, size_t n)
+{
+    size_t k = strlen(pattern);
+    char *s = malloc(n);
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++)
+        s[i] = pattern[i % k];
+    return s;
+}
+
+/* Markup whose look-ahead searches fail (a head that never closes, quotes that hide every
+ * '>') costs a bounded number of bytes read per input byte: each failed search is made
+ * once, not once per tag (<head> repeated over 1 MiB took ~50 s before). */
+static void test_linear(void **state)
+{
+    (void)state;
+    static const char *const patterns[] = {
+        "<head>", "<head x='>'", "<head>a<body", "</head x='>'", "<a '>'\"", "<a '>'",
+        "<a x='>' \"", "<script>", "<!--", "<p>x</p>",
+    };
+    const size_t n = (size_t)1 << 20;
+    for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
+        char *in = repeat(patterns[p], n);
+        size_t len, looked = 0;
+        char *got = intake_html_to_text_counted(in, n, n, &len, &looked);
+        assert_non_null(got);
+        assert_true(looked <= 4 * n);
+        free(got);
+        free(in);
+    }
+}
+
+/* What the remembered failures do to the text: a head that never closes hides nothing,
+ * however often it opens; after a quote that never closes, tags end at the first '>'
+ * (more text shown, never less). */
+static void test_failed_searches(void **state)
+{
+    (void)state;
+    static const struct html_case cases[] = {
+        {"<head><title>t</title><head>visible<head>too", "t\nvisibletoo"},
+        {"<head>hidden</head>shown<head>also hidden</head>end", "shownend"},
+        {"<head>x<head>y<body>z<head>w</head>v", "v"},
+        {"<head>x<head>y<body>z<head>w", "zw"},
+        {"<a title=\"oops>one<i y='>'>two", "one'>two"},
+        {"<a title='>'>one<b>two</b>", "onetwo"},
+    };
+    check(cases, sizeof cases / sizeof cases[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_breaks),  cmocka_unit_test(test_entities),
         cmocka_unit_test(test_skipped), cmocka_unit_test(test_text),
         cmocka_unit_test(test_nul_bytes), cmocka_unit_test(test_cap),
-        cmocka_unit_test(test_noise),
+        cmocka_unit_test(test_noise), cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_failed_searches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -478,6 +478,46 @@ static void test_nesting_bomb(void **state)
     free(b);
 }
 
+/* Parts that are not nested need no "multipart/" marker, so the marker cut does not bound
+ * how many there are; libetpan builds the whole list before max_parts applies (25 MB of
+ * empty parts took 630 MB). The parser must see the message only up to its 4096th line
+ * starting with "--", whatever max_parts says: a walk with no part cap of its own still
+ * ends with "parts_capped" and fewer than 4096 parts. */
+static void test_boundary_flood(void **state)
+{
+    (void)state;
+    struct intake_mime_opts uncapped = {8, UINT32_MAX, (size_t)1 << 20};
+    unsigned empty = 200000; /* 1 MB of empty parts */
+    size_t cap = 100 + (size_t)empty * 5, k = 0;
+    char *b = malloc(cap);
+    assert_non_null(b);
+    k += (size_t)snprintf(b, cap, "From: a@example.org\nSubject: flood\n"
+                                  "Content-Type: multipart/mixed; boundary=B\n\n");
+    for (unsigned i = 0; i < empty; i++, k += 5)
+        memcpy(b + k, "--B\n\n", 5);
+    json_t *it = parse_with(b, k, &uncapped);
+    assert_true(has_problem(it, "parts_capped"));
+    assert_string_equal(str(it, "subject"), "flood");
+    json_decref(it);
+    free(b);
+
+    size_t len;
+    char *raw = many_parts(5000, &len); /* one "--B" line per part: the count is visible */
+    it = parse_with(raw, len, &uncapped);
+    assert_true(has_problem(it, "parts_capped"));
+    size_t n = json_array_size(json_object_get(it, "attachments"));
+    assert_true(n >= 4000 && n < 4096);
+    json_decref(it);
+    free(raw);
+
+    raw = many_parts(4000, &len); /* under the cut: every part, nothing capped */
+    it = parse_with(raw, len, &uncapped);
+    assert_false(has_problem(it, "parts_capped"));
+    assert_int_equal(json_array_size(json_object_get(it, "attachments")), 4000);
+    json_decref(it);
+    free(raw);
+}
+
 /* A 30 MB attachment, made here: listed with its size and hash, never kept. */
 static void test_big_attachment(void **state)
 {
@@ -699,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_part_cap),
         cmocka_unit_test(test_text_cap),
         cmocka_unit_test(test_nesting_bomb),
+        cmocka_unit_test(test_boundary_flood),
         cmocka_unit_test(test_big_attachment),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_oversize),

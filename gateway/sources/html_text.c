@@ -4,6 +4,12 @@
  * line breaks until the next visible character, so breaks and spaces never pile up at
  * the ends. Tags only add breaks; raw-text elements (script, style) and the head are
  * skipped whole.
+ *
+ * Linear time: every look-ahead search either moves the cursor past what it read or,
+ * when it fails, is remembered (struct out's flags) and not repeated: a search from
+ * further on for </head> or <body cannot succeed either, and after a quoted attribute
+ * value that never closes, quotes are no longer trusted to hide a '>'. A script, style
+ * or comment that never closes ends the pass.
  */
 #include "intake/html.h"
 
@@ -23,6 +29,10 @@ struct out {
     bool sp;      /* a space owed */
     bool stop;    /* the cap was reached or memory ran out: ignore the rest */
     bool oom;
+    bool no_head_close; /* a search for </head ...> failed: none further on either */
+    bool no_body;       /* a search for <body failed: none further on either */
+    bool broken_quotes; /* quotes hid every later '>': tags end at the first '>' */
+    size_t looked;      /* bytes the look-ahead searches read (the linear bound's witness) */
 };
 
 /* ---- output ---- */
@@ -205,12 +215,25 @@ static void tag_name(const char *s, size_t n, char *name, size_t cap, bool *clos
     name[k] = '\0';
 }
 
-/* The index after the '>' that ends the tag at s[i] == '<', skipping quoted attribute
- * values; n when there is none. */
-static size_t tag_end(const char *s, size_t n, size_t i)
+/* The index after the first '>' from s[i] on; n when there is none. */
+static size_t first_gt(struct out *o, const char *s, size_t n, size_t i)
 {
+    const char *gt = memchr(s + i, '>', n - i);
+    o->looked += gt ? (size_t)(gt - s) - i + 1 : n - i;
+    return gt ? (size_t)(gt - s) + 1 : n;
+}
+
+/* The index after the '>' that ends the tag at s[i] == '<', skipping quoted attribute
+ * values; n when there is none. When no '>' outside quotes follows (a quote that never
+ * closes), the tag ends at the first '>', and so do all later tags: that scan read to
+ * the end, and repeating it for every tag would cost time quadratic in the input. */
+static size_t tag_end(struct out *o, const char *s, size_t n, size_t i)
+{
+    if (o->broken_quotes)
+        return first_gt(o, s, n, i);
     char quote = 0;
     for (size_t k = i + 1; k < n; k++) {
+        o->looked++;
         if (quote) {
             quote = s[k] == quote ? 0 : quote;
         } else if (s[k] == '"' || s[k] == '\'') {
@@ -219,30 +242,48 @@ static size_t tag_end(const char *s, size_t n, size_t i)
             return k + 1;
         }
     }
-    const char *gt = memchr(s + i, '>', n - i); /* an unbalanced quote: the first '>' */
-    return gt ? (size_t)(gt - s) + 1 : n;
+    o->broken_quotes = true; /* no '>' outside quotes up to the end */
+    return first_gt(o, s, n, i);
 }
 
 /* The index after "</name ...>" from `from` on, or n when it never closes. */
-static size_t find_close(const char *s, size_t n, size_t from, const char *name)
+static size_t find_close(struct out *o, const char *s, size_t n, size_t from,
+                         const char *name)
 {
     size_t k = strlen(name);
-    for (size_t i = from; i + 2 + k <= n; i++)
+    for (size_t i = from; i + 2 + k <= n; i++) {
+        o->looked++;
         if (s[i] == '<' && s[i + 1] == '/' && prefix_ci(s + i + 2, n - i - 2, name))
-            return tag_end(s, n, i);
+            return tag_end(o, s, n, i);
+    }
+    return n;
+}
+
+/* The index of the first "<body" from `from` on, or n when there is none. */
+static size_t find_body(struct out *o, const char *s, size_t n, size_t from)
+{
+    for (size_t i = from; i + 5 <= n; i++) {
+        o->looked++;
+        if (s[i] == '<' && prefix_ci(s + i + 1, n - i - 1, "body"))
+            return i;
+    }
     return n;
 }
 
 /* Where the head's content ends: after </head>, else at <body, else nowhere (a head
- * that never closes is not trusted to hide the rest). */
-static size_t skip_head(const char *s, size_t n, size_t after)
+ * that never closes is not trusted to hide the rest). A search that failed once is not
+ * made again: find_close returns n only when no </head> ends before the input does,
+ * and that holds from any later position too. */
+static size_t skip_head(struct out *o, const char *s, size_t n, size_t after)
 {
-    size_t end = find_close(s, n, after, "head");
+    size_t end = o->no_head_close ? n : find_close(o, s, n, after, "head");
     if (end < n)
         return end;
-    for (size_t i = after; i + 5 <= n; i++)
-        if (s[i] == '<' && prefix_ci(s + i + 1, n - i - 1, "body"))
-            return i;
+    o->no_head_close = true;
+    size_t body = o->no_body ? n : find_body(o, s, n, after);
+    if (body < n)
+        return body;
+    o->no_body = true;
     return after;
 }
 
@@ -269,7 +310,7 @@ static size_t take_tag(struct out *o, const char *s, size_t n, size_t i)
         return i;
     char c = s[i + 1];
     if (c == '!' && n - i >= 4 && memcmp(s + i, "<!--", 4) == 0) {
-        for (size_t k = i + 4; k + 3 <= n; k++)
+        for (size_t k = i + 4; k + 3 <= n; k++, o->looked++)
             if (memcmp(s + k, "-->", 3) == 0)
                 return k + 3;
         return n;
@@ -279,11 +320,11 @@ static size_t take_tag(struct out *o, const char *s, size_t n, size_t i)
     char name[16];
     bool closing;
     tag_name(s + i, n - i, name, sizeof name, &closing);
-    size_t after = tag_end(s, n, i);
+    size_t after = tag_end(o, s, n, i);
     if (!closing && (strcmp(name, "script") == 0 || strcmp(name, "style") == 0))
-        return find_close(s, n, after, name);
+        return find_close(o, s, n, after, name); /* n when unclosed: the pass ends */
     if (!closing && strcmp(name, "head") == 0)
-        return skip_head(s, n, after);
+        return skip_head(o, s, n, after);
     if (strcmp(name, "br") == 0)
         o->nl = o->nl < 2 ? o->nl + 1 : 2;
     else if (name_in(name, line_tags))
@@ -318,13 +359,21 @@ static size_t take_text(struct out *o, const char *s, size_t n, size_t i)
 
 char *intake_html_to_text(const char *html, size_t len, size_t max_out, size_t *out_len)
 {
-    struct out o = {NULL, 0, 0, max_out, 0, false, false, false};
+    size_t looked;
+    return intake_html_to_text_counted(html, len, max_out, out_len, &looked);
+}
+
+char *intake_html_to_text_counted(const char *html, size_t len, size_t max_out,
+                                  size_t *out_len, size_t *looked)
+{
+    struct out o = {.max = max_out};
     if (!html)
         len = 0;
     for (size_t i = 0; i < len && !o.stop;) {
         size_t next = html[i] == '<' ? take_tag(&o, html, len, i) : i;
         i = next != i ? next : take_text(&o, html, len, i);
     }
+    *looked = o.looked;
     if (o.oom || !grow(&o, o.len + 1)) {
         free(o.s);
         return NULL;

@@ -7,6 +7,11 @@
  * Nesting needs a "multipart/" or "message/" in the bytes for every level or two, so the
  * parser only sees the message up to the MARKER_CAP-th of these (the rest is dropped,
  * named "parts_capped"), which bounds its depth to a few hundred frames.
+ *
+ * Parts that are not nested need no marker, only a boundary line each: libetpan builds
+ * the whole part list before our max_parts applies (25 MB of empty parts took 630 MB).
+ * So the parser also sees the message only up to its BOUNDARY_CAP-th line starting with
+ * "--" (the rest dropped the same way, "parts_capped"), which bounds the list.
  */
 #include "intake/mime.h"
 
@@ -18,6 +23,7 @@
 #include "mime_internal.h"
 
 #define MARKER_CAP 256
+#define BOUNDARY_CAP 4096 /* lines starting with "--": 40 x the default max_parts */
 #define MAX_ID 512 /* the spool's longest source_id */
 #define MAX_TEXT_LIMIT ((size_t)64 << 20) /* max_text above this is taken as this */
 
@@ -41,6 +47,26 @@ static size_t marker_cut(const char *raw, size_t len)
             return at - word;
     }
     return len;
+}
+
+/* Where the BOUNDARY_CAP-th line that starts with "--" (a boundary line, or text that
+ * looks like one) starts, or len. */
+static size_t boundary_cut(const char *raw, size_t len)
+{
+    unsigned count = 0;
+    for (size_t at = 0; at < len;) {
+        if (len - at >= 2 && raw[at] == '-' && raw[at + 1] == '-' && ++count >= BOUNDARY_CAP)
+            return at;
+        const char *nl = memchr(raw + at, '\n', len - at);
+        at = nl ? (size_t)(nl - raw) + 1 : len;
+    }
+    return len;
+}
+
+/* How many bytes of raw the parser sees: up to the first of the two cuts, or len. */
+static size_t input_cut(const char *raw, size_t len)
+{
+    return boundary_cut(raw, marker_cut(raw, len));
 }
 
 /* Whether a Message-ID can be the item's id: not empty, not too long, printable
@@ -180,7 +206,7 @@ json_t *intake_mime_parse(const char *raw, size_t len, const struct intake_mime_
         opts.max_text = MAX_TEXT_LIMIT; /* keeps the sums of text budgets from overflowing */
     if (!raw || len == 0)
         return set_err(err, errlen, "empty message"), NULL;
-    size_t cut = marker_cut(raw, len);
+    size_t cut = input_cut(raw, len);
     struct mailmime *mime = parse_tree(raw, cut, &copy, err, errlen);
     json_t *item = mime ? message_item(mime, raw, len, cut < len, &opts) : NULL;
     if (mime && !item)
@@ -210,7 +236,7 @@ json_t *intake_mime_parse_oversize(const char *header, size_t hlen, size_t size,
         return set_err(err, errlen, "empty header"), NULL;
     /* mailmime_parse rather than mailimf_fields_parse: the latter leaks on a Return-Path
      * without its '>' (libetpan 1.9). Nothing after the header is walked. */
-    struct mailmime *mime = parse_tree(header, marker_cut(header, hlen), &copy, err, errlen);
+    struct mailmime *mime = parse_tree(header, input_cut(header, hlen), &copy, err, errlen);
     if (!mime)
         return NULL;
     const struct mailimf_fields *f = mime->mm_data.mm_message.mm_fields;

@@ -19,4 +19,12 @@
  * or NULL on out-of-memory. */
 char *intake_html_to_text(const char *html, size_t len, size_t max_out, size_t *out_len);
 
+/* intake_html_to_text, also setting *looked (must not be NULL) to the number of bytes its
+ * look-ahead searches (a tag's end, a closing tag, a comment's end, <body) read. The pass
+ * is linear: *looked <= 4 * len whatever the markup (each search reads only up to where
+ * the pass resumes, except a failed one, which is never made again). For tests and
+ * measurements; same result and ownership. */
+char *intake_html_to_text_counted(const char *html, size_t len, size_t max_out,
+                                  size_t *out_len, size_t *looked);
+
 #endif

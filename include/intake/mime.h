@@ -15,7 +15,9 @@
 
 struct intake_mime_opts {
     unsigned max_depth; /* nesting of multipart/message parts, default 8 */
-    unsigned max_parts; /* parts walked, default 100 */
+    unsigned max_parts; /* parts walked, default 100 (the parser sees a message only up
+                           to its 4096th line starting with "--", so at most ~4000
+                           parts exist to walk, whatever this is) */
     size_t max_text;    /* bytes of body text kept, default 1 MiB */
 };
 #define INTAKE_MIME_OPTS_DEFAULT {8, 100, (size_t)1 << 20}
