@@ -486,6 +486,29 @@ class Actions(Base):
         time.sleep(2)
         self.assertEqual([len(p.posts()) for p in (fb, x, md)], counts)
 
+    def test_visitor_post_hidden_and_answered_by_post_id(self):
+        data = fb_data(0)
+        data["comments"] = {}
+        data["posts"].append({
+            "id": "%s_222" % PAGE, "message": "Damp in my bedroom, ring me on %s" % PHONE,
+            "created_time": int(time.time()) - 300, "from": {"id": "5551", "name": "Ann"},
+            "permalink_url": "https://www.facebook.com/%s/posts/222" % PAGE})
+        fb = self.peer("facebook", "--data", write(self.dir, "fb.json", data))
+        self.gateway(config(sources(fb), sinks=self.sink(fb)))
+        key = "fb/%s_222" % PAGE
+        self.gw.wait_for(lambda: self.deliveries().get(key, ("pending",))[0] != "pending",
+                         60, "the visitor post's delivery")
+        self.assertEqual(self.deliveries()[key][0], "done", self.deliveries()[key])
+        posts = fb.posts()
+        hides = [p for p in posts if p["path"] == "/v19.0/%s_222" % PAGE]
+        replies = [p for p in posts if p["path"].endswith("/messages")]
+        self.assertGreaterEqual(len(hides), 1)
+        self.assertTrue(all(p["status"] == 200 for p in hides))
+        self.assertEqual(len(replies), 1)
+        self.assertEqual(replies[0]["status"], 200)
+        self.assertEqual(replies[0]["body"]["recipient"], {"post_id": "%s_222" % PAGE})
+        self.assertNotIn(PHONE, json.dumps(posts))
+
     def test_crash_after_the_reply_went_out(self):
         """Attempt 1: hidden, the reply fails (500). Attempt 2: hidden, the reply is carried
         out but the daemon is killed before the answer. After the restart, attempt 3 hides

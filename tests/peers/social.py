@@ -14,8 +14,11 @@ facebook  GET  /vNN.0/{page-id}/feed?fields&since&limit[&after]
                X-App-Usage {"call_count", "total_cputime", "total_time"} (percentages) and
                X-Business-Use-Case-Usage.
           POST /vNN.0/{comment-id}  is_hidden=true   -> {"success": true}
-          POST /vNN.0/{page-id}/messages {"recipient": {"comment_id"}, "message": {"text"}}
-               -> {"recipient_id", "message_id"}; one private reply per comment: a second
+          POST /vNN.0/{page-id}/messages {"recipient": {"comment_id"} or {"post_id"},
+               "message": {"text"}} -> {"recipient_id", "message_id"}: comment_id for a
+               comment, post_id for a visitor post; a known post's id given as comment_id
+               (or a known comment's as post_id) gets error 100, as Graph answers a wrong
+               object type. One private reply per comment or post: a second
                one gets error code 10900 "Activity already replied to" [unverified: the
                code the real API gives for this case is not documented in apis.md].
           Errors: {"error": {"message", "type": "OAuthException", "code", "error_subcode",
@@ -323,10 +326,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def fb_reply(self, b, e):
         st = self.state
-        cid = ((b or {}).get("recipient") or {}).get("comment_id")
+        rcpt = (b or {}).get("recipient") or {}
+        cid = rcpt.get("comment_id") or rcpt.get("post_id")
         text = ((b or {}).get("message") or {}).get("text")
         if not cid or not text:
             return self.fb_error(400, 100, "(#100) The parameter recipient is required", e)
+        with st.lock:
+            post_ids = {p["id"] for p in st.posts}
+            comment_ids = {c["id"] for cs in st.comments.values() for c in cs}
+        if ("comment_id" in rcpt and cid in post_ids) or \
+                ("post_id" in rcpt and cid in comment_ids):
+            return self.fb_error(400, 100, "(#100) Invalid parameter", e)
         with st.lock:
             fail = st.fail_reply > 0
             st.fail_reply -= 1 if fail else 0
