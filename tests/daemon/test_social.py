@@ -318,6 +318,33 @@ class XSearch(Base):
         self.assertEqual(cur, {"mentions_since_id": "1007", "search_since_id": "1007"})
 
 
+class XBacklog(Base):
+    def test_a_backlog_longer_than_a_poll_is_read_to_the_end(self):
+        # 60 mentions one per page: more pages than one poll reads (max_pages, 50)
+        x = self.peer("x", "--page-size", 1, "--data", write(
+            self.dir, "x.json", {"mentions": [x_mention(i) for i in range(60)],
+                                 "users": X_USERS}))
+        self.gateway(config(sources(x=x)))
+        self.wait_count("tw", 60, timeout=90)
+        self.assertEqual(self.ids("tw"), sorted(str(1000 + i) for i in range(60)))
+        cursor = lambda: dict(self.gw.db().execute(
+            "SELECT key, value FROM cursors WHERE source='tw'")).get("mentions_since_id")
+        self.gw.wait_for(lambda: cursor() == "1059", 30, "the cursor at the newest")
+        # the second poll resumed the walk at its 51st page: no poll started again from
+        # the newest with a since_id it had not reached
+        gets = x.gets()
+        firsts = [g for g in gets if "pagination_token" not in g["query"]]
+        self.assertNotIn("since_id", firsts[0]["query"])
+        self.assertTrue(all(g["query"].get("since_id") == ["1059"] for g in firsts[1:]),
+                        [g["query"].get("since_id") for g in firsts])
+        # new mentions after the backlog: read, and the cursor moves on
+        new = [dict(x_mention(i), id=str(1000 + i + 60)) for i in range(3)]
+        x.control(add={"mentions": new})
+        self.wait_count("tw", 63)
+        self.gw.wait_for(lambda: cursor() == "1062", 30, "the cursor at the newest")
+        self.assertEqual(len(self.ids("tw")), 63)
+
+
 class RateLimits(Base):
     def test_x_budget_and_429(self):
         x = self.peer("x", "--page-size", 2, "--rate-limit", 2, "--rate-window", 3,

@@ -416,17 +416,19 @@ class Handler(BaseHTTPRequestHandler):
             rows = sorted([t for t in st.mentions if int(t["id"]) > since and
                            (endpoint == "mentions" or word in t["text"].lower())],
                           key=lambda t: -int(t["id"]))
+        # the token names the next post (as X's, it stays valid while new posts arrive)
         tok = q.get("pagination_token" if endpoint == "mentions" else "next_token")
-        offset = int(unb64(tok[0])) if tok else 0
+        if tok:
+            rows = [t for t in rows if int(t["id"]) <= int(unb64(tok[0]))]
         size = min(st.page_size, int(q.get("max_results", ["10"])[0]))
-        chunk, more = rows[offset:offset + size], offset + size < len(rows)
+        chunk, more = rows[:size], size < len(rows)
         if not chunk:
             return self.answer(200, {"meta": {"result_count": 0}}, headers, e)
         users = [st.users[t["author_id"]] for t in chunk if t["author_id"] in st.users]
         meta = {"newest_id": chunk[0]["id"], "oldest_id": chunk[-1]["id"],
                 "result_count": len(chunk)}
         if more:
-            meta["next_token"] = b64(str(offset + size))
+            meta["next_token"] = b64(rows[size]["id"])
         self.answer(200, {"data": chunk, "includes": {"users": users}, "meta": meta},
                     headers, e)
 
