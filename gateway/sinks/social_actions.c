@@ -478,10 +478,12 @@ static void x_reply(struct actions *a, json_t *rec, struct intake_delivery_resul
     judge_x(a, sent, &r, res);
 }
 
+/* The reply's visibility: the post's own when it is one of Mastodon's, else "private"
+ * (followers only: an unknown visibility must never become a wider one). */
 static const char *reply_visibility(const char *v)
 {
     return v && (strcmp(v, "public") == 0 || strcmp(v, "unlisted") == 0 ||
-                 strcmp(v, "private") == 0) ? v : "unlisted";
+                 strcmp(v, "private") == 0) ? v : "private";
 }
 
 static void mastodon(struct actions *a, const char *record_id, json_t *rec,

@@ -536,6 +536,19 @@ class Actions(Base):
         self.assertEqual(replies[0]["body"]["recipient"], {"post_id": "%s_222" % PAGE})
         self.assertNotIn(PHONE, json.dumps(posts))
 
+    def test_mastodon_unknown_visibility_is_answered_privately(self):
+        # "local" (a fork's local-only visibility): a public item, but the reply must not
+        # be wider than followers-only
+        md = self.peer("mastodon", "--data", write(self.dir, "md.json", {
+            "notifications": [masto_note(1, "<p>leak! call %s</p>" % PHONE, "local")]}))
+        self.gateway(config(sources(masto=md), sinks=self.sink(md=md)))
+        self.gw.wait_for(lambda: self.deliveries().get("md/50001", ("pending",))[0]
+                         != "pending", 60, "the delivery")
+        self.assertEqual(self.deliveries()["md/50001"][0], "done")
+        toots = md.posts()
+        self.assertEqual(len(toots), 1)
+        self.assertEqual(toots[0]["body"]["visibility"], "private")
+
     def test_crash_after_the_reply_went_out(self):
         """Attempt 1: hidden, the reply fails (500). Attempt 2: hidden, the reply is carried
         out but the daemon is killed before the answer. After the restart, attempt 3 hides
