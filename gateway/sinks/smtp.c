@@ -126,6 +126,8 @@ struct smtp_sink {
     /* per attempt */
     char tls_error[160];
     bool starttls_missing;
+    bool auth_pending; /* AUTH written, its final answer not read yet */
+    int auth_failed;   /* the server's refusal of AUTH (454, 535, ...), 0 when none */
 };
 
 /* ---- once per process ---- */
@@ -577,6 +579,11 @@ static void judge(struct smtp_sink *s, int started, smtp_message_t m, smtp_recip
     if (s->starttls_missing)
         return result_set(res, INTAKE_RETRY, 0, "the server does not offer STARTTLS "
                                                 "(tls = starttls requires it)");
+    if (s->auth_failed) {
+        snprintf(why, sizeof why, "AUTH failed (SMTP %d): check username and password",
+                 s->auth_failed);
+        return result_set(res, INTAKE_RETRY, s->auth_failed, why);
+    }
     if (mail && mail->code && judge_code(mail, "sender (MAIL FROM)", res))
         return;
     if (rcpt && rcpt->code && judge_code(rcpt, "recipient (RCPT TO)", res))
@@ -589,6 +596,25 @@ static void judge(struct smtp_sink *s, int started, smtp_message_t m, smtp_recip
     snprintf(why, sizeof why, "SMTP session failed: %s",
              smtp_strerror(smtp_errno(), e, sizeof e) ? e : "unknown error");
     result_set(res, INTAKE_RETRY, 0, why);
+}
+
+/* libESMTP carries on without AUTH when the server refuses it, and the server then
+ * refuses MAIL (530, 550): a refused password (being rotated) would dead-letter every
+ * acknowledgement. The protocol monitor sees the AUTH command and its answer (the code
+ * alone is kept; nothing written is stored). */
+static void monitor_cb(const char *buf, int len, int writing, void *arg)
+{
+    struct smtp_sink *s = arg;
+    if (writing == SMTP_CB_WRITING && len >= 5 && strncasecmp(buf, "AUTH ", 5) == 0)
+        s->auth_pending = true;
+    if (writing != SMTP_CB_READING || !s->auth_pending || len < 4 || buf[3] == '-')
+        return;
+    int code = (buf[0] - '0') * 100 + (buf[1] - '0') * 10 + (buf[2] - '0');
+    if (code == 334) /* the server asks for the next part */
+        return;
+    s->auth_pending = false;
+    if (code < 200 || code > 299)
+        s->auth_failed = code >= 100 && code <= 599 ? code : 1;
 }
 
 static int configure_session(struct smtp_sink *s, smtp_session_t ss, auth_context_t *auth)
@@ -612,7 +638,8 @@ static int configure_session(struct smtp_sink *s, smtp_session_t ss, auth_contex
         return -1;
     auth_set_mechanism_flags(*auth, AUTH_PLUGIN_PLAIN, 0);
     auth_set_interact_cb(*auth, interact, s);
-    return smtp_auth_set_context(ss, *auth) ? 0 : -1;
+    return smtp_auth_set_context(ss, *auth) && smtp_set_monitorcb(ss, monitor_cb, s, 0)
+               ? 0 : -1;
 }
 
 /* Sends `msg` (a whole RFC 5322 message, borrowed) to one recipient in one session. */
@@ -625,6 +652,8 @@ static void send_mail(struct smtp_sink *s, const char *to, char *msg,
     smtp_recipient_t r = NULL;
     s->tls_error[0] = '\0';
     s->starttls_missing = false;
+    s->auth_pending = false;
+    s->auth_failed = 0;
     if (m && configure_session(s, ss, &auth) == 0 && smtp_set_reverse_path(m, s->from) &&
         (r = smtp_add_recipient(m, to)) != NULL && smtp_set_message_str(m, msg)) {
         int started = smtp_start_session(ss);

@@ -453,6 +453,23 @@ class UntrustedCertificate(SmtpCase):
         self.assert_logs_hold_no_addresses()
 
 
+class RefusedPassword(SmtpCase):
+    """A refused AUTH (the password being rotated): retried, not sent unauthenticated and
+    dead-lettered on the server's 530."""
+    sink_keys = {"password": "old-password"}
+
+    def test_refused_auth_is_retried(self):
+        self.gw.start()
+        rid = self.submit(email_item("p-1"))
+        self.gw.wait_for(lambda: (self.delivery(rid) or {}).get("attempts", 0) >= 1, 60,
+                         "an attempt")
+        d = self.delivery(rid)
+        self.assertEqual(d["state"], "pending", d)
+        self.assertIn("AUTH failed (SMTP 535)", d["error"])
+        self.assertEqual(self.peer.mails(), [])
+        self.assert_logs_hold_no_addresses()
+
+
 class WrongHostName(SmtpCase):
     """The certificate is signed by the trusted CA but for another name: refused."""
     peer_kw = {"cert": "wrongname"}
