@@ -14,6 +14,7 @@ Facebook, X and Mastodon stand-ins (tests/peers/social.py) on loopback.
 usage: test_social.py INTAKE_BINARY [unittest args]
 """
 
+import base64
 import json
 import os
 import signal
@@ -343,6 +344,34 @@ class XBacklog(Base):
         self.wait_count("tw", 63)
         self.gw.wait_for(lambda: cursor() == "1062", 30, "the cursor at the newest")
         self.assertEqual(len(self.ids("tw")), 63)
+
+
+class XStaleToken(Base):
+    def test_a_refused_saved_token_starts_the_walk_again(self):
+        x = self.peer("x", "--page-size", 1, "--data", write(
+            self.dir, "x.json", {"mentions": [x_mention(i) for i in range(7)],
+                                 "users": X_USERS}))
+        self.gateway(config(sources(x=x)))
+        self.wait_count("tw", 7)
+        self.assertEqual(self.gw.stop(), 0)
+        # a walk left pending (no since_id yet, newest 1006, next page 1003), whose token
+        # X no longer knows
+        token = base64.urlsafe_b64encode(b"0:1003").decode().rstrip("=")
+        with self.gw.db() as db:
+            db.execute("UPDATE cursors SET value=? WHERE source='tw' AND "
+                       "key='mentions_since_id'", ("- 1006 " + token,))
+        x.control(expire_page_tokens=True)
+        before = len(x.gets())
+        self.gw.start()
+        cursor = lambda: dict(self.gw.db().execute(
+            "SELECT key, value FROM cursors WHERE source='tw'")).get("mentions_since_id")
+        self.gw.wait_for(lambda: cursor() == "1006", 30, "the walk done again")
+        gets = x.gets()[before:]
+        self.assertEqual(gets[0]["query"]["pagination_token"], [token])
+        self.assertEqual(gets[0]["status"], 400)
+        self.assertNotIn("pagination_token", gets[1]["query"])  # from the newest again
+        self.assertNotIn("since_id", gets[1]["query"])
+        self.assertEqual(len(self.ids("tw")), 7)
 
 
 class RateLimits(Base):

@@ -56,7 +56,9 @@ the next GETs get these error codes), {"usage": pct} (facebook: X-App-Usage call
 without an answer: a lost response), {"fail_reply": n} (the next n replies get 500 without
 being carried out), {"slow_reply": n, "slow_seconds": s} (the next n Facebook private
 replies are carried out and logged, then answered only after s seconds), {"empty_page":
-bool}. --data FILE seeds the same shapes at start.
+bool}, {"expire_page_tokens": true} (x: the page tokens given so far get 400 Invalid
+Request, as X answers a token it no longer knows). --data FILE seeds the same shapes at
+start.
 
 --log FILE: one JSON line per request, written before the answer: t (time.time()), method,
 path, query (dict of lists), status, over_budget (a GET that came while the window was
@@ -110,6 +112,7 @@ class State:
         self.slow_reply = 0
         self.slow_seconds = 0.0
         self.empty_page = False
+        self.token_generation = 0  # x: page tokens of an older generation get 400
         self.page_id = args.page_id
         self.user_id = args.user_id
         self.posts = []            # facebook: {"id", "message", "created_time", "from", ...}
@@ -153,6 +156,8 @@ class State:
             self.slow_reply = int(req.get("slow_reply", self.slow_reply))
             self.slow_seconds = float(req.get("slow_seconds", self.slow_seconds))
             self.empty_page = bool(req.get("empty_page", self.empty_page))
+            if req.get("expire_page_tokens"):
+                self.token_generation += 1
 
     def spend(self, endpoint):
         """Counts one request against the endpoint's window. Returns (limit, remaining,
@@ -419,7 +424,18 @@ class Handler(BaseHTTPRequestHandler):
         # the token names the next post (as X's, it stays valid while new posts arrive)
         tok = q.get("pagination_token" if endpoint == "mentions" else "next_token")
         if tok:
-            rows = [t for t in rows if int(t["id"]) <= int(unb64(tok[0]))]
+            gen, _, at = unb64(tok[0]).partition(":")
+            if int(gen) != st.token_generation:
+                name = "pagination_token" if endpoint == "mentions" else "next_token"
+                return self.answer(400, {
+                    "errors": [{"parameters": {name: [tok[0]]},
+                                "message": "The `%s` query parameter value [%s] is not "
+                                           "valid" % (name, tok[0])}],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": "https://api.twitter.com/2/problems/invalid-request"},
+                    headers, e)
+            rows = [t for t in rows if int(t["id"]) <= int(at)]
         size = min(st.page_size, int(q.get("max_results", ["10"])[0]))
         chunk, more = rows[:size], size < len(rows)
         if not chunk:
@@ -428,7 +444,7 @@ class Handler(BaseHTTPRequestHandler):
         meta = {"newest_id": chunk[0]["id"], "oldest_id": chunk[-1]["id"],
                 "result_count": len(chunk)}
         if more:
-            meta["next_token"] = b64(rows[size]["id"])
+            meta["next_token"] = b64("%d:%s" % (st.token_generation, rows[size]["id"]))
         self.answer(200, {"data": chunk, "includes": {"users": users}, "meta": meta},
                     headers, e)
 
