@@ -1154,6 +1154,10 @@ static int purge_step(intake_spool *sp, const char *sql, double cutoff, long *ch
     return rc;
 }
 
+/* Sink marks stay at least this long, whatever the retention: the longest window a sink
+ * remembers with them (smtp's repeat_window is at most 30 days). */
+#define MARK_KEEP_DAYS 30.0
+
 int intake_spool_purge(intake_spool *sp, double now, double days, long *purged)
 {
     *purged = 0;
@@ -1166,7 +1170,8 @@ int intake_spool_purge(intake_spool *sp, double now, double days, long *purged)
     if (!rc)
         rc = purge_step(sp, "DELETE FROM items WHERE id IN (" PURGEABLE ")", cutoff, purged);
     if (!rc)
-        rc = purge_step(sp, "DELETE FROM sink_marks WHERE at_unix < ?1", cutoff, NULL);
+        rc = purge_step(sp, "DELETE FROM sink_marks WHERE at_unix < ?1",
+                        now - (days > MARK_KEEP_DAYS ? days : MARK_KEEP_DAYS) * 86400.0, NULL);
     return finish(sp, rc);
 }
 

@@ -96,6 +96,11 @@ static void usage(void **state)
                     "\"total_time\":12,\"estimated_time_to_regain_access\":5}]}",
                     &regain) == 95);
     assert_true(regain == 300);
+    /* an absurd estimate is capped at a day, like every other wait */
+    assert_true(intake_meta_usage(NULL, "{\"1234\":[{\"call_count\":100,"
+                                  "\"estimated_time_to_regain_access\":1e12}]}",
+                                  &regain) == 100);
+    assert_true(regain == 86400);
     assert_true(intake_meta_usage("garbage", "[1]", &regain) == 0);
     assert_true(intake_meta_usage(NULL, NULL, &regain) == 0);
 }

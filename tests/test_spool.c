@@ -1320,6 +1320,15 @@ static void sink_marks_are_purged_with_retention(void **state)
     assert_true(at == 0);
     assert_int_equal(intake_spool_mark_get(f->sp, "ack", "new", &at), 0);
     assert_true(at > 0);
+    /* a retention shorter than a sink's window (smtp's repeat_window, up to 30 days) keeps
+     * the marks 30 days */
+    assert_int_equal(intake_spool_mark_set(f->sp, "ack", "week", now - 7 * 86400.0), 0);
+    assert_int_equal(intake_spool_mark_set(f->sp, "ack", "month", now - 31 * 86400.0), 0);
+    assert_int_equal(intake_spool_purge(f->sp, now, 1, &purged), 0);
+    assert_int_equal(intake_spool_mark_get(f->sp, "ack", "week", &at), 0);
+    assert_true(at > 0);
+    assert_int_equal(intake_spool_mark_get(f->sp, "ack", "month", &at), 0);
+    assert_true(at == 0);
 }
 
 /* A spool written at schema version 2 (before sink marks) is migrated to 3 on open, and

@@ -42,6 +42,8 @@
 #define DEFAULT_SUPPRESS \
     "^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounces?)([+._-][^@]*)?@"
 #define MARK_PREFIX "ack\n"
+#define SENDER_PREFIX "acks\n"
+#define SENDER_PERIOD 86400.0
 
 static const struct intake_option smtp_options[] = {
     {.name = "server", .type = INTAKE_OPT_STRING, .required = true,
@@ -88,6 +90,9 @@ static const struct intake_option smtp_options[] = {
     {.name = "repeat_window", .type = INTAKE_OPT_INT, .def = "86400", .min = 0,
      .max = 2592000,
      .description = "seconds in which a sender is acknowledged once per thread (0: always)"},
+    {.name = "sender_daily_max", .type = INTAKE_OPT_INT, .def = "3", .min = 0, .max = 1000,
+     .description = "acknowledge: at most this many acknowledgements to one sender in 24 "
+                    "hours, whatever the thread (0: no limit)"},
     {.name = "notify_to", .type = INTAKE_OPT_STRING,
      .description = "notify: the team address"},
     {.name = "notify_flags", .type = INTAKE_OPT_STRING, .def = "urgent,safeguarding",
@@ -115,12 +120,14 @@ struct smtp_sink {
     pcre2_code *suppress, *own;      /* own may be NULL */
     pcre2_match_data *md;
     pcre2_match_context *mctx;
-    long timeout, repeat_window;
+    long timeout, repeat_window, sender_daily_max;
     SSL_CTX *ssl;
     const struct intake_sink_marks *marks; /* NULL until attached */
     /* per attempt */
     char tls_error[160];
     bool starttls_missing;
+    bool auth_pending; /* AUTH written, its final answer not read yet */
+    int auth_failed;   /* the server's refusal of AUTH (454, 535, ...), 0 when none */
 };
 
 /* ---- once per process ---- */
@@ -308,6 +315,7 @@ static int load_settings(struct smtp_sink *s, const intake_config *cfg,
     s->suppress_abusive = intake_config_get_bool(sec, "suppress_abusive", true);
     s->timeout = intake_config_get_int(sec, "timeout", 30);
     s->repeat_window = intake_config_get_int(sec, "repeat_window", 86400);
+    s->sender_daily_max = intake_config_get_int(sec, "sender_daily_max", 3);
     s->username = dup_opt(sec, "username");
     s->password = dup_opt(sec, "password");
     s->organisation = dup_opt(sec, "organisation");
@@ -571,6 +579,11 @@ static void judge(struct smtp_sink *s, int started, smtp_message_t m, smtp_recip
     if (s->starttls_missing)
         return result_set(res, INTAKE_RETRY, 0, "the server does not offer STARTTLS "
                                                 "(tls = starttls requires it)");
+    if (s->auth_failed) {
+        snprintf(why, sizeof why, "AUTH failed (SMTP %d): check username and password",
+                 s->auth_failed);
+        return result_set(res, INTAKE_RETRY, s->auth_failed, why);
+    }
     if (mail && mail->code && judge_code(mail, "sender (MAIL FROM)", res))
         return;
     if (rcpt && rcpt->code && judge_code(rcpt, "recipient (RCPT TO)", res))
@@ -583,6 +596,25 @@ static void judge(struct smtp_sink *s, int started, smtp_message_t m, smtp_recip
     snprintf(why, sizeof why, "SMTP session failed: %s",
              smtp_strerror(smtp_errno(), e, sizeof e) ? e : "unknown error");
     result_set(res, INTAKE_RETRY, 0, why);
+}
+
+/* libESMTP carries on without AUTH when the server refuses it, and the server then
+ * refuses MAIL (530, 550): a refused password (being rotated) would dead-letter every
+ * acknowledgement. The protocol monitor sees the AUTH command and its answer (the code
+ * alone is kept; nothing written is stored). */
+static void monitor_cb(const char *buf, int len, int writing, void *arg)
+{
+    struct smtp_sink *s = arg;
+    if (writing == SMTP_CB_WRITING && len >= 5 && strncasecmp(buf, "AUTH ", 5) == 0)
+        s->auth_pending = true;
+    if (writing != SMTP_CB_READING || !s->auth_pending || len < 4 || buf[3] == '-')
+        return;
+    int code = (buf[0] - '0') * 100 + (buf[1] - '0') * 10 + (buf[2] - '0');
+    if (code == 334) /* the server asks for the next part */
+        return;
+    s->auth_pending = false;
+    if (code < 200 || code > 299)
+        s->auth_failed = code >= 100 && code <= 599 ? code : 1;
 }
 
 static int configure_session(struct smtp_sink *s, smtp_session_t ss, auth_context_t *auth)
@@ -606,7 +638,8 @@ static int configure_session(struct smtp_sink *s, smtp_session_t ss, auth_contex
         return -1;
     auth_set_mechanism_flags(*auth, AUTH_PLUGIN_PLAIN, 0);
     auth_set_interact_cb(*auth, interact, s);
-    return smtp_auth_set_context(ss, *auth) ? 0 : -1;
+    return smtp_auth_set_context(ss, *auth) && smtp_set_monitorcb(ss, monitor_cb, s, 0)
+               ? 0 : -1;
 }
 
 /* Sends `msg` (a whole RFC 5322 message, borrowed) to one recipient in one session. */
@@ -619,6 +652,8 @@ static void send_mail(struct smtp_sink *s, const char *to, char *msg,
     smtp_recipient_t r = NULL;
     s->tls_error[0] = '\0';
     s->starttls_missing = false;
+    s->auth_pending = false;
+    s->auth_failed = 0;
     if (m && configure_session(s, ss, &auth) == 0 && smtp_set_reverse_path(m, s->from) &&
         (r = smtp_add_recipient(m, to)) != NULL && smtp_set_message_str(m, msg)) {
         int started = smtp_start_session(ss);
@@ -672,6 +707,34 @@ static bool same_address(const char *a, const char *b)
     return a && b && strcasecmp(a, b) == 0;
 }
 
+/* Whether `id` is one of our acknowledgements' Message-IDs: "<record-id.ack@domain>" with
+ * the domain of `from` (see message_id()). */
+static bool our_ack_id(const struct smtp_sink *s, const char *id)
+{
+    static const char tag[] = ".ack@";
+    size_t n = id ? strlen(id) : 0, d = strlen(s->domain);
+    if (n < d + sizeof tag + 1 || id[0] != '<' || id[n - 1] != '>')
+        return false;
+    const char *at = id + n - 1 - d - (sizeof tag - 1);
+    return strncmp(at, tag, sizeof tag - 1) == 0 &&
+           strncasecmp(at + sizeof tag - 1, s->domain, d) == 0;
+}
+
+/* Whether the record answers one of our acknowledgements (In-Reply-To or References):
+ * an autoresponder that marks nothing must not get one back, or the two loop. */
+static bool replies_to_our_ack(const struct smtp_sink *s, const json_t *rec)
+{
+    const json_t *t = json_object_get(rec, "thread");
+    size_t i;
+    const json_t *v;
+    if (our_ack_id(s, str_at(t, "in_reply_to")))
+        return true;
+    json_array_foreach(json_object_get(t, "references"), i, v)
+        if (our_ack_id(s, json_string_value(v)))
+            return true;
+    return false;
+}
+
 /* Why this record gets no acknowledgement, or NULL when it does (the repeat rule aside). */
 static const char *ack_skip_reason(const struct smtp_sink *s, const json_t *rec)
 {
@@ -691,6 +754,8 @@ static const char *ack_skip_reason(const struct smtp_sink *s, const json_t *rec)
     if (same_address(addr, s->from) || same_address(addr, s->reply_to) ||
         matches(s, s->own, addr))
         return "our own address";
+    if (replies_to_our_ack(s, rec))
+        return "a reply to our acknowledgement";
     if (!stage2 && (cat < 0 || cat >= INTAKE_CAT_COUNT || !(s->categories & (1u << cat))))
         return "category not acknowledged";
     if (s->suppress_abusive && has_flag(rec, "abusive"))
@@ -734,6 +799,53 @@ static int recently_acknowledged(const struct smtp_sink *s, const char *key)
     if (s->marks->get(s->marks->ctx, key, &at) < 0)
         return -1;
     return at > 0 && intake_time_now() - at < (double)s->repeat_window;
+}
+
+/* "acks\n<lower-case sender>\n<slot>" into key[len]: one of the sender_daily_max slots
+ * that remember when this sender was last acknowledged, whatever the thread. */
+static void sender_slot_key(const json_t *rec, long slot, char *key, size_t len)
+{
+    const char *addr = str_at(json_object_get(rec, "author"), "email");
+    int w = snprintf(key, len, "%s%s\n%ld", SENDER_PREFIX, addr, slot);
+    for (int i = (int)strlen(SENDER_PREFIX); i < w && (size_t)i < len && key[i] != '\n'; i++)
+        key[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] - 'A' + 'a' : key[i]);
+}
+
+/* How many of the sender's slots were used within 24 hours (into *recent), and which slot
+ * is the oldest (into *oldest, the one to reuse). Returns 0, or -1 when the spool failed. */
+static int sender_slots(const struct smtp_sink *s, const json_t *rec, long *recent,
+                        long *oldest)
+{
+    double now = intake_time_now(), oldest_at = 0;
+    *recent = 0;
+    *oldest = 0;
+    for (long i = 0; i < s->sender_daily_max; i++) {
+        char key[400];
+        double at = 0;
+        sender_slot_key(rec, i, key, sizeof key);
+        if (s->marks->get(s->marks->ctx, key, &at) < 0)
+            return -1;
+        if (at > 0 && now - at < SENDER_PERIOD)
+            (*recent)++;
+        if (i == 0 || at < oldest_at) {
+            oldest_at = at;
+            *oldest = i;
+        }
+    }
+    return 0;
+}
+
+/* Whether the sender already had sender_daily_max acknowledgements in 24 hours; *slot
+ * receives the slot to mark after sending. -1: the spool failed. */
+static int sender_capped(const struct smtp_sink *s, const json_t *rec, long *slot)
+{
+    long recent = 0;
+    *slot = -1;
+    if (s->sender_daily_max == 0 || !s->marks)
+        return 0;
+    if (sender_slots(s, rec, &recent, slot) < 0)
+        return -1;
+    return recent >= s->sender_daily_max;
 }
 
 /* A date of the record's deadlines in words, or `fallback`. */
@@ -874,6 +986,20 @@ static char *notify_message(const struct smtp_sink *s, const json_t *rec,
 
 /* ---- deliver ---- */
 
+/* Remembers a sent acknowledgement: the thread's mark and the sender's slot. Best effort:
+ * a failed mark only risks a second acknowledgement. */
+static void mark_sent(const struct smtp_sink *s, const json_t *rec, const char *key,
+                      long slot)
+{
+    double now = intake_time_now();
+    (void)s->marks->set(s->marks->ctx, key, now);
+    if (slot >= 0) {
+        char skey[400];
+        sender_slot_key(rec, slot, skey, sizeof skey);
+        (void)s->marks->set(s->marks->ctx, skey, now);
+    }
+}
+
 static void deliver_ack(struct smtp_sink *s, const char *record_id, const json_t *rec,
                         struct intake_delivery_result *res)
 {
@@ -881,20 +1007,24 @@ static void deliver_ack(struct smtp_sink *s, const char *record_id, const json_t
     if (why)
         return result_set(res, INTAKE_SKIPPED, 0, why);
     char *key = mark_key(rec);
+    long slot = -1;
     int recent = key ? recently_acknowledged(s, key) : -1;
-    char *msg = recent == 0 ? ack_message(s, rec, record_id) : NULL;
+    int capped = recent == 0 ? sender_capped(s, rec, &slot) : 0;
+    char *msg = recent == 0 && capped == 0 ? ack_message(s, rec, record_id) : NULL;
     if (recent > 0)
         result_set(res, INTAKE_SKIPPED, 0, "sender already acknowledged in this thread "
                                            "within repeat_window");
-    else if (recent < 0)
+    else if (capped > 0)
+        result_set(res, INTAKE_SKIPPED, 0, "sender already had sender_daily_max "
+                                           "acknowledgements in 24 hours");
+    else if (recent < 0 || capped < 0)
         result_set(res, INTAKE_RETRY, 0, key ? "spool error (sink marks)" : "out of memory");
     else if (!msg)
         result_set(res, INTAKE_RETRY, 0, "out of memory");
     else
         send_mail(s, str_at(json_object_get(rec, "author"), "email"), msg, res);
-    if (res->outcome == INTAKE_DELIVERED && s->marks) /* best effort: a failed mark only
-                                                       * risks a second acknowledgement */
-        (void)s->marks->set(s->marks->ctx, key, intake_time_now());
+    if (res->outcome == INTAKE_DELIVERED && s->marks)
+        mark_sent(s, rec, key, slot);
     free(msg);
     free(key);
 }

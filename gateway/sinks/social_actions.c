@@ -4,9 +4,9 @@
  * "redactions"), asks the resident to move to a private channel, on the platform the post
  * came from (the record's channel):
  *
- * - facebook: hides the comment (POST /{comment-id} is_hidden=true), then sends one
- *   private reply (POST /{page-id}/messages with recipient.comment_id) with the text of
- *   facebook_reply_template;
+ * - facebook: hides the comment or visitor post (POST /{id} is_hidden=true), then sends
+ *   one private reply (POST /{page-id}/messages with recipient.comment_id, or
+ *   recipient.post_id for a visitor post) with the text of facebook_reply_template;
  * - x: when x_reply_template is set, a public reply (POST /2/tweets, reply.in_reply_to_
  *   tweet_id) "@<handle> <text>";
  * - mastodon: when mastodon_reply_template is set, a reply (POST /api/v1/statuses,
@@ -350,7 +350,11 @@ static bool id_ok(const char *id)
 static void facebook(struct actions *a, json_t *rec, struct intake_delivery_result *res)
 {
     json_t *thread = json_object_get(rec, "thread");
+    /* a comment is answered by its comment_id; a visitor post (no comment_id) by its
+     * post_id: Graph refuses a post id given as comment_id (error 100) */
+    const char *kind = str(thread, "comment_id") ? "comment_id" : "post_id";
     const char *comment = str(thread, "comment_id") ? str(thread, "comment_id")
+                          : str(thread, "post_id")  ? str(thread, "post_id")
                                                     : str(rec, "source_id");
     const char *page = str(thread, "page_id") ? str(thread, "page_id") : a->page_id;
     char url[URL_MAX];
@@ -365,7 +369,7 @@ static void facebook(struct actions *a, json_t *rec, struct intake_delivery_resu
         judge_graph(a, post(a, &a->fb, url, "Content-Type: application/x-www-form-urlencoded",
                             "is_hidden=true", NULL, &r), &r, "hide", NULL, res) != 0)
         return;
-    json_t *body = json_pack("{s:{s:s}, s:{s:s}}", "recipient", "comment_id", comment,
+    json_t *body = json_pack("{s:{s:s}, s:{s:s}}", "recipient", kind, comment,
                              "message", "text", a->fb.text);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -474,10 +478,12 @@ static void x_reply(struct actions *a, json_t *rec, struct intake_delivery_resul
     judge_x(a, sent, &r, res);
 }
 
+/* The reply's visibility: the post's own when it is one of Mastodon's, else "private"
+ * (followers only: an unknown visibility must never become a wider one). */
 static const char *reply_visibility(const char *v)
 {
     return v && (strcmp(v, "public") == 0 || strcmp(v, "unlisted") == 0 ||
-                 strcmp(v, "private") == 0) ? v : "unlisted";
+                 strcmp(v, "private") == 0) ? v : "private";
 }
 
 static void mastodon(struct actions *a, const char *record_id, json_t *rec,

@@ -122,8 +122,9 @@ static double buc_max(json_t *doc, double *regain)
             double p = usage_max(u);
             json_t *r = json_object_get(u, "estimated_time_to_regain_access");
             m = p > m ? p : m;
-            if (json_is_number(r) && json_number_value(r) * 60 > *regain)
-                *regain = json_number_value(r) * 60;
+            double w = json_is_number(r) ? json_number_value(r) * 60 : 0; /* minutes */
+            if (w > *regain) /* bounded like every other wait */
+                *regain = w < WAIT_MAX ? w : WAIT_MAX;
         }
     }
     return m;

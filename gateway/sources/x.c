@@ -3,11 +3,14 @@
  * (GET /2/users/:id/mentions) and, optionally, a recent search for the landlord's name
  * (GET /2/tweets/search/recent), through the shared social runtime (social.h).
  *
- * Each endpoint keeps its own since_id cursor in the spool. A poll walks the pages
+ * Each endpoint keeps its own cursor in the spool. A poll walks the pages
  * (pagination_token / next_token) newest first; every page is committed as it comes
- * (duplicates are no-ops through the spool's unique key), and the last page is committed
- * together with the first page's meta.newest_id as the new since_id, so the cursor moves
- * only once everything up to it is stored. A crash in between re-reads the same pages.
+ * together with where the walk stands (since_id, the first page's meta.newest_id, the
+ * next token), and the last page together with that newest_id as the new since_id, so
+ * the cursor moves only once everything up to it is stored. A walk longer than max_pages
+ * pages (or cut by an error) resumes at its next page on the next poll, so a long
+ * backlog is read to its end. A crash in between re-reads the same page (duplicates are
+ * no-ops through the spool's unique key).
  *
  * Rate limits: every response's x-rate-limit-* headers are read. A page is not requested
  * while the window is used up (the poll waits until reset + 1 s); 429 ends the poll with a
@@ -22,7 +25,9 @@
 #include "intake/social.h"
 #include "intake/timefmt.h"
 
-#define MAX_PAGES 50   /* pages per endpoint per poll; the rest waits for the next poll */
+#define ID_MAX 32      /* X ids: digits */
+#define TOKEN_MAX 512  /* X page tokens: letters, digits, '_', '-' */
+#define CURSOR_MAX (2 * ID_MAX + TOKEN_MAX + 8)
 #define URL_MAX 4096
 #define TWEET_FIELDS "tweet.fields=created_at,author_id,conversation_id,in_reply_to_user_id" \
                      "&expansions=author_id&user.fields=username,name"
@@ -36,6 +41,8 @@ static const struct intake_option options[] = {
      "unset: mentions only", NULL, 0, 0, false, false},
     {"max_results", INTAKE_OPT_INT, "100", "posts asked for per page (5 to 100)", NULL, 5,
      100, false, false},
+    {"max_pages", INTAKE_OPT_INT, "50", "pages read per endpoint per poll; a longer backlog "
+     "is resumed where it stopped at the next poll", NULL, 1, 1000, false, false},
     {0},
 };
 
@@ -51,6 +58,7 @@ struct xsrc {
     struct endpoint ep[2];
     size_t nep;
     struct intake_rate rate; /* of the last response */
+    long max_pages;
 };
 
 /* Reads the x-rate-limit-* headers of the last response into x->rate. */
@@ -155,16 +163,124 @@ static enum intake_poll failed(struct intake_social *s, struct xsrc *x, double *
     return INTAKE_POLL_ERROR;
 }
 
-/* Walks one endpoint's pages from its since_id to the end. */
+/* Where an endpoint's walk stands, as its spool cursor holds it: "<since_id>" between
+ * walks; "<since_id> <newest_id> <next_token>" while a walk is cut short (the page cap of
+ * a poll, an error), so the next poll resumes at that page instead of starting again from
+ * the newest (which never reached the end of a long backlog). "-" stands for none. Each
+ * page is committed with the state after it; the walk's end commits newest_id as the new
+ * since_id. The strings are owned (free()). */
+struct walk_state {
+    char *since, *newest, *token;
+};
+
+static bool id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    return n > 0 && n <= ID_MAX && strspn(id, "0123456789") == n;
+}
+
+static bool token_ok(const char *t)
+{
+    size_t n = t ? strlen(t) : 0;
+    return n > 0 && n <= TOKEN_MAX &&
+           strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static void walk_state_free(struct walk_state *w)
+{
+    free(w->since);
+    free(w->newest);
+    free(w->token);
+    memset(w, 0, sizeof *w);
+}
+
+/* The i-th space-separated field of `v` as a new string; NULL when missing (or out of
+ * memory). */
+static char *field(const char *v, int i)
+{
+    for (; i > 0 && v; i--)
+        v = strchr(v, ' ') ? strchr(v, ' ') + 1 : NULL;
+    size_t n = v ? strcspn(v, " ") : 0;
+    return n ? strndup(v, n) : NULL;
+}
+
+/* Reads the endpoint's cursor into *w (zeroed first). Returns 0, or -1 when the spool
+ * failed. A value not of the form above counts as no cursor. */
+static int walk_state_read(struct intake_social *s, const char *key, struct walk_state *w)
+{
+    char *v = NULL;
+    memset(w, 0, sizeof *w);
+    if (intake_source_cursor_get(s->ctx, key, &v) != INTAKE_SPOOL_OK)
+        return -1;
+    w->since = field(v, 0);
+    w->newest = field(v, 1);
+    w->token = field(v, 2);
+    if (!id_ok(w->since))
+        free(w->since), w->since = NULL;
+    if (!id_ok(w->newest))
+        free(w->newest), w->newest = NULL;
+    if (!token_ok(w->token))
+        free(w->token), w->token = NULL;
+    free(v);
+    return 0;
+}
+
+/* The cursor value after a page into out[CURSOR_MAX]: the pending walk while a next page
+ * is due, else the new since_id. */
+static const char *walk_state_text(const struct walk_state *w, char *out)
+{
+    if (w->token)
+        snprintf(out, CURSOR_MAX, "%s %s %s", w->since ? w->since : "-",
+                 w->newest ? w->newest : "-", w->token);
+    else
+        snprintf(out, CURSOR_MAX, "%s", w->newest ? w->newest : w->since ? w->since : "-");
+    return out;
+}
+
+/* Takes a page's meta into *w: its newest_id when it opens a walk, and its next_token
+ * (NULL on the last page). Returns 0, or -1 when the token is not of X's form or memory
+ * ran out. */
+static int walk_state_step(struct walk_state *w, json_t *meta, bool opens)
+{
+    const char *newest = str(meta, "newest_id"), *next = str(meta, "next_token");
+    free(w->token);
+    w->token = NULL;
+    if (opens && id_ok(newest) && !(w->newest = strdup(newest)))
+        return -1;
+    if (next && (!token_ok(next) || !(w->token = strdup(next))))
+        return -1;
+    return 0;
+}
+
+/* X refused the saved next_token (HTTP 400: tokens do not live for ever): forgets the
+ * pending walk, so the next poll starts again from since_id (nothing is lost: the pages
+ * already read are stored, and re-reading them is harmless). */
+static enum intake_poll restart_walk(struct intake_social *s, const struct endpoint *ep,
+                                     struct walk_state *w, const char **reason)
+{
+    char value[CURSOR_MAX];
+    free(w->token);
+    free(w->newest);
+    w->token = w->newest = NULL;
+    *reason = intake_social_submit(s, NULL, ep->cursor, walk_state_text(w, value)) == 0
+                  ? "the saved page token was refused (HTTP 400): the walk starts again"
+                  : "cannot store the cursor";
+    return INTAKE_POLL_ERROR;
+}
+
+/* Walks one endpoint's pages from its since_id to the end, or resumes a walk a former
+ * poll left pending; at most max_pages pages per poll. */
 static enum intake_poll walk(struct intake_social *s, struct xsrc *x, const struct endpoint *ep,
                              double *wait, const char **reason)
 {
-    char *since = NULL, *newest = NULL, *token = NULL, url[URL_MAX];
+    struct walk_state w;
+    char url[URL_MAX], value[CURSOR_MAX];
     enum intake_poll rc = INTAKE_POLL_OK;
-    if (intake_source_cursor_get(s->ctx, ep->cursor, &since) != INTAKE_SPOOL_OK)
+    if (walk_state_read(s, ep->cursor, &w) != 0)
         return *reason = "cannot read the cursor", INTAKE_POLL_ERROR;
-    for (int page = 0; rc == INTAKE_POLL_OK && page < MAX_PAGES; page++) {
-        if (!intake_social_await(s, &x->rate) || page_url(s, ep, since, token, url) != 0) {
+    bool resumed = w.token != NULL;
+    for (long page = 0; rc == INTAKE_POLL_OK && page < x->max_pages; page++) {
+        if (!intake_social_await(s, &x->rate) || page_url(s, ep, w.since, w.token, url) != 0) {
             rc = INTAKE_POLL_ERROR;
             *reason = "stopping, or the URL is too long";
             break;
@@ -175,26 +291,23 @@ static enum intake_poll walk(struct intake_social *s, struct xsrc *x, const stru
         if (s->resp.status != 200 || !json_is_object(meta)) {
             json_decref(doc);
             rc = failed(s, x, wait, reason);
+            if (resumed && page == 0 && s->resp.status == 400)
+                rc = restart_walk(s, ep, &w, reason);
             break;
         }
-        if (page == 0 && json_is_string(json_object_get(meta, "newest_id")))
-            newest = strdup(str(meta, "newest_id"));
-        free(token);
-        token = str(meta, "next_token") ? strdup(str(meta, "next_token")) : NULL;
+        bool opens = page == 0 && !resumed;
         json_t *items = page_items(x, doc);
+        int bad = walk_state_step(&w, meta, opens);
         json_decref(doc);
-        if (intake_social_submit(s, items, token ? NULL : newest ? ep->cursor : NULL,
-                                 newest) != 0) {
+        if (bad || intake_social_submit(s, items, ep->cursor, walk_state_text(&w, value)) != 0) {
             rc = INTAKE_POLL_ERROR;
-            *reason = "cannot store the items";
+            *reason = bad ? "bad next_token in the response" : "cannot store the items";
         }
         json_decref(items);
-        if (!token)
+        if (!w.token)
             break;
     }
-    free(since);
-    free(newest);
-    free(token);
+    walk_state_free(&w);
     return rc;
 }
 
@@ -234,7 +347,8 @@ static int run(intake_source_ctx *ctx)
 {
     const struct intake_section *sec = intake_source_section(ctx);
     struct intake_social s;
-    struct xsrc x = {intake_config_get(sec, "user_id"), {{0}}, 0, {0}};
+    struct xsrc x = {intake_config_get(sec, "user_id"), {{0}}, 0, {0},
+                     intake_config_get_int(sec, "max_pages", 50)};
     const char *query = intake_config_get(sec, "search_query");
     long max = intake_config_get_int(sec, "max_results", 100);
     if (intake_social_open(&s, ctx) != 0)

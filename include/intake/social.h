@@ -66,7 +66,7 @@ enum intake_meta_action intake_meta_action_of(int code);
  * X-Business-Use-Case-Usage ({"<id>":[{"call_count":95,...,
  * "estimated_time_to_regain_access":5}]}) values (either may be NULL). Returns the
  * percentage (0 when none), and sets *regain to the longest estimated_time_to_regain_access
- * in seconds (0 when none). */
+ * in seconds (0 when none; at most a day, the longest wait of the social sources). */
 double intake_meta_usage(const char *app_usage, const char *buc_usage, double *regain);
 
 /* Compares two decimal id strings (X and Mastodon snowflakes) as numbers: <0, 0, >0. */

@@ -166,7 +166,8 @@ int intake_spool_delivery_dead(intake_spool *sp, int64_t item, const char *sink,
 
 /* Remembers that `sink` did something for `key` at `at` (Unix seconds), durably, replacing
  * an earlier mark of the same key. Only the key's SHA-256 is stored, never the key (keys
- * may hold addresses). Marks older than the retention cutoff go with intake_spool_purge. */
+ * may hold addresses). Marks older than the retention cutoff (at least 30 days) go with
+ * intake_spool_purge. */
 int intake_spool_mark_set(intake_spool *sp, const char *sink, const char *key, double at);
 
 /* *at receives the time `key` was last marked for `sink`, or 0 when it never was. */
@@ -225,7 +226,8 @@ int intake_spool_show(intake_spool *sp, const char *id, bool with_text, json_t *
 int intake_spool_retry(intake_spool *sp, const char *id, long *changed);
 
 /* Deletes items whose deliveries all finished more than `days` days before `now` (with
- * their records and deliveries), and sink marks older than that. Each item leaves a
+ * their records and deliveries), and sink marks older than that or 30 days, whichever is
+ * longer (the longest window a sink remembers, smtp's repeat_window). Each item leaves a
  * tombstone (source, source_id, record id),
  * so a late re-delivery of it is still a duplicate. Dead letters and quarantined items
  * stay. *purged receives the number of items deleted. */

@@ -363,6 +363,35 @@ class Acknowledgement(SmtpCase):
         self.assert_logs_hold_no_addresses()
 
 
+class LoopGuard(SmtpCase):
+    def test_a_reply_to_our_acknowledgement_is_not_acknowledged(self):
+        # an autoresponder that marks nothing (no Auto-Submitted, no References) and
+        # answers our acknowledgement with only In-Reply-To: <our ack's Message-ID>
+        self.gw.start()
+        first = self.submit(email_item("loop-1"))
+        self.wait_state(first, "done")
+        ack = email.message_from_string(self.peer.mails()[0]["data"],
+                                        policy=email.policy.default)
+        reply = self.submit(email_item("loop-2", subject="Re: Leak still not fixed",
+                                       in_reply_to=ack["Message-ID"]))
+        d = self.wait_state(reply, "done")
+        self.assertEqual(d["error"], "skipped: a reply to our acknowledgement")
+        self.assertEqual(len(self.peer.mails()), 1)
+
+    def test_at_most_three_acknowledgements_per_sender_a_day(self):
+        self.gw.start()
+        rids = [self.submit(email_item("cap-%d" % i)) for i in range(4)]
+        states = [self.wait_state(rid, "done") for rid in rids]
+        self.assertEqual(len(self.peer.mails()), 3)
+        capped = [d for d in states if "sender_daily_max" in (d["error"] or "")]
+        self.assertEqual(len(capped), 1, states)
+        # another sender is not affected
+        other = self.submit(email_item("cap-other", sender="bob.tenant@example.org"))
+        self.wait_state(other, "done")
+        self.assertEqual(len(self.peer.mails()), 4)
+        self.assert_logs_hold_no_addresses()
+
+
 class AbusiveSuppression(SmtpCase):
     sink_keys = {"suppress_abusive": "yes", "categories": "complaint,service_request"}
 
@@ -421,6 +450,23 @@ class UntrustedCertificate(SmtpCase):
         d = self.delivery(rid)
         self.assertEqual(d["state"], "pending")
         self.assertIn("certificate does not verify", d["error"])
+        self.assertEqual(self.peer.mails(), [])
+        self.assert_logs_hold_no_addresses()
+
+
+class RefusedPassword(SmtpCase):
+    """A refused AUTH (the password being rotated): retried, not sent unauthenticated and
+    dead-lettered on the server's 530."""
+    sink_keys = {"password": "old-password"}
+
+    def test_refused_auth_is_retried(self):
+        self.gw.start()
+        rid = self.submit(email_item("p-1"))
+        self.gw.wait_for(lambda: (self.delivery(rid) or {}).get("attempts", 0) >= 1, 60,
+                         "an attempt")
+        d = self.delivery(rid)
+        self.assertEqual(d["state"], "pending", d)
+        self.assertIn("AUTH failed (SMTP 535)", d["error"])
         self.assertEqual(self.peer.mails(), [])
         self.assert_logs_hold_no_addresses()
 

@@ -14,6 +14,7 @@ Facebook, X and Mastodon stand-ins (tests/peers/social.py) on loopback.
 usage: test_social.py INTAKE_BINARY [unittest args]
 """
 
+import base64
 import json
 import os
 import signal
@@ -318,6 +319,61 @@ class XSearch(Base):
         self.assertEqual(cur, {"mentions_since_id": "1007", "search_since_id": "1007"})
 
 
+class XBacklog(Base):
+    def test_a_backlog_longer_than_a_poll_is_read_to_the_end(self):
+        # 60 mentions one per page: more pages than one poll reads (max_pages, 50)
+        x = self.peer("x", "--page-size", 1, "--data", write(
+            self.dir, "x.json", {"mentions": [x_mention(i) for i in range(60)],
+                                 "users": X_USERS}))
+        self.gateway(config(sources(x=x)))
+        self.wait_count("tw", 60, timeout=90)
+        self.assertEqual(self.ids("tw"), sorted(str(1000 + i) for i in range(60)))
+        cursor = lambda: dict(self.gw.db().execute(
+            "SELECT key, value FROM cursors WHERE source='tw'")).get("mentions_since_id")
+        self.gw.wait_for(lambda: cursor() == "1059", 30, "the cursor at the newest")
+        # the second poll resumed the walk at its 51st page: no poll started again from
+        # the newest with a since_id it had not reached
+        gets = x.gets()
+        firsts = [g for g in gets if "pagination_token" not in g["query"]]
+        self.assertNotIn("since_id", firsts[0]["query"])
+        self.assertTrue(all(g["query"].get("since_id") == ["1059"] for g in firsts[1:]),
+                        [g["query"].get("since_id") for g in firsts])
+        # new mentions after the backlog: read, and the cursor moves on
+        new = [dict(x_mention(i), id=str(1000 + i + 60)) for i in range(3)]
+        x.control(add={"mentions": new})
+        self.wait_count("tw", 63)
+        self.gw.wait_for(lambda: cursor() == "1062", 30, "the cursor at the newest")
+        self.assertEqual(len(self.ids("tw")), 63)
+
+
+class XStaleToken(Base):
+    def test_a_refused_saved_token_starts_the_walk_again(self):
+        x = self.peer("x", "--page-size", 1, "--data", write(
+            self.dir, "x.json", {"mentions": [x_mention(i) for i in range(7)],
+                                 "users": X_USERS}))
+        self.gateway(config(sources(x=x)))
+        self.wait_count("tw", 7)
+        self.assertEqual(self.gw.stop(), 0)
+        # a walk left pending (no since_id yet, newest 1006, next page 1003), whose token
+        # X no longer knows
+        token = base64.urlsafe_b64encode(b"0:1003").decode().rstrip("=")
+        with self.gw.db() as db:
+            db.execute("UPDATE cursors SET value=? WHERE source='tw' AND "
+                       "key='mentions_since_id'", ("- 1006 " + token,))
+        x.control(expire_page_tokens=True)
+        before = len(x.gets())
+        self.gw.start()
+        cursor = lambda: dict(self.gw.db().execute(
+            "SELECT key, value FROM cursors WHERE source='tw'")).get("mentions_since_id")
+        self.gw.wait_for(lambda: cursor() == "1006", 30, "the walk done again")
+        gets = x.gets()[before:]
+        self.assertEqual(gets[0]["query"]["pagination_token"], [token])
+        self.assertEqual(gets[0]["status"], 400)
+        self.assertNotIn("pagination_token", gets[1]["query"])  # from the newest again
+        self.assertNotIn("since_id", gets[1]["query"])
+        self.assertEqual(len(self.ids("tw")), 7)
+
+
 class RateLimits(Base):
     def test_x_budget_and_429(self):
         x = self.peer("x", "--page-size", 2, "--rate-limit", 2, "--rate-window", 3,
@@ -485,6 +541,42 @@ class Actions(Base):
         self.gw.wait_for(lambda: len(md.gets()) >= 2 and len(x.gets()) >= 2, 30, "polls")
         time.sleep(2)
         self.assertEqual([len(p.posts()) for p in (fb, x, md)], counts)
+
+    def test_visitor_post_hidden_and_answered_by_post_id(self):
+        data = fb_data(0)
+        data["comments"] = {}
+        data["posts"].append({
+            "id": "%s_222" % PAGE, "message": "Damp in my bedroom, ring me on %s" % PHONE,
+            "created_time": int(time.time()) - 300, "from": {"id": "5551", "name": "Ann"},
+            "permalink_url": "https://www.facebook.com/%s/posts/222" % PAGE})
+        fb = self.peer("facebook", "--data", write(self.dir, "fb.json", data))
+        self.gateway(config(sources(fb), sinks=self.sink(fb)))
+        key = "fb/%s_222" % PAGE
+        self.gw.wait_for(lambda: self.deliveries().get(key, ("pending",))[0] != "pending",
+                         60, "the visitor post's delivery")
+        self.assertEqual(self.deliveries()[key][0], "done", self.deliveries()[key])
+        posts = fb.posts()
+        hides = [p for p in posts if p["path"] == "/v19.0/%s_222" % PAGE]
+        replies = [p for p in posts if p["path"].endswith("/messages")]
+        self.assertGreaterEqual(len(hides), 1)
+        self.assertTrue(all(p["status"] == 200 for p in hides))
+        self.assertEqual(len(replies), 1)
+        self.assertEqual(replies[0]["status"], 200)
+        self.assertEqual(replies[0]["body"]["recipient"], {"post_id": "%s_222" % PAGE})
+        self.assertNotIn(PHONE, json.dumps(posts))
+
+    def test_mastodon_unknown_visibility_is_answered_privately(self):
+        # "local" (a fork's local-only visibility): a public item, but the reply must not
+        # be wider than followers-only
+        md = self.peer("mastodon", "--data", write(self.dir, "md.json", {
+            "notifications": [masto_note(1, "<p>leak! call %s</p>" % PHONE, "local")]}))
+        self.gateway(config(sources(masto=md), sinks=self.sink(md=md)))
+        self.gw.wait_for(lambda: self.deliveries().get("md/50001", ("pending",))[0]
+                         != "pending", 60, "the delivery")
+        self.assertEqual(self.deliveries()["md/50001"][0], "done")
+        toots = md.posts()
+        self.assertEqual(len(toots), 1)
+        self.assertEqual(toots[0]["body"]["visibility"], "private")
 
     def test_crash_after_the_reply_went_out(self):
         """Attempt 1: hidden, the reply fails (500). Attempt 2: hidden, the reply is carried

@@ -68,7 +68,9 @@ def authenticator(user, password):
     def check(server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword) and mechanism in ("PLAIN", "LOGIN") and
               auth_data.login.decode() == user and auth_data.password.decode() == password)
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        # handled=False on failure: aiosmtpd then answers 535 5.7.8 (its default, True,
+        # means "already answered", and the client would wait for an answer forever)
+        return AuthResult(success=ok, handled=ok, auth_data=auth_data if ok else None)
     return check
 
 

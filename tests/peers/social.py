@@ -14,8 +14,11 @@ facebook  GET  /vNN.0/{page-id}/feed?fields&since&limit[&after]
                X-App-Usage {"call_count", "total_cputime", "total_time"} (percentages) and
                X-Business-Use-Case-Usage.
           POST /vNN.0/{comment-id}  is_hidden=true   -> {"success": true}
-          POST /vNN.0/{page-id}/messages {"recipient": {"comment_id"}, "message": {"text"}}
-               -> {"recipient_id", "message_id"}; one private reply per comment: a second
+          POST /vNN.0/{page-id}/messages {"recipient": {"comment_id"} or {"post_id"},
+               "message": {"text"}} -> {"recipient_id", "message_id"}: comment_id for a
+               comment, post_id for a visitor post; a known post's id given as comment_id
+               (or a known comment's as post_id) gets error 100, as Graph answers a wrong
+               object type. One private reply per comment or post: a second
                one gets error code 10900 "Activity already replied to" [unverified: the
                code the real API gives for this case is not documented in apis.md].
           Errors: {"error": {"message", "type": "OAuthException", "code", "error_subcode",
@@ -53,7 +56,9 @@ the next GETs get these error codes), {"usage": pct} (facebook: X-App-Usage call
 without an answer: a lost response), {"fail_reply": n} (the next n replies get 500 without
 being carried out), {"slow_reply": n, "slow_seconds": s} (the next n Facebook private
 replies are carried out and logged, then answered only after s seconds), {"empty_page":
-bool}. --data FILE seeds the same shapes at start.
+bool}, {"expire_page_tokens": true} (x: the page tokens given so far get 400 Invalid
+Request, as X answers a token it no longer knows). --data FILE seeds the same shapes at
+start.
 
 --log FILE: one JSON line per request, written before the answer: t (time.time()), method,
 path, query (dict of lists), status, over_budget (a GET that came while the window was
@@ -107,6 +112,7 @@ class State:
         self.slow_reply = 0
         self.slow_seconds = 0.0
         self.empty_page = False
+        self.token_generation = 0  # x: page tokens of an older generation get 400
         self.page_id = args.page_id
         self.user_id = args.user_id
         self.posts = []            # facebook: {"id", "message", "created_time", "from", ...}
@@ -150,6 +156,8 @@ class State:
             self.slow_reply = int(req.get("slow_reply", self.slow_reply))
             self.slow_seconds = float(req.get("slow_seconds", self.slow_seconds))
             self.empty_page = bool(req.get("empty_page", self.empty_page))
+            if req.get("expire_page_tokens"):
+                self.token_generation += 1
 
     def spend(self, endpoint):
         """Counts one request against the endpoint's window. Returns (limit, remaining,
@@ -323,10 +331,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def fb_reply(self, b, e):
         st = self.state
-        cid = ((b or {}).get("recipient") or {}).get("comment_id")
+        rcpt = (b or {}).get("recipient") or {}
+        cid = rcpt.get("comment_id") or rcpt.get("post_id")
         text = ((b or {}).get("message") or {}).get("text")
         if not cid or not text:
             return self.fb_error(400, 100, "(#100) The parameter recipient is required", e)
+        with st.lock:
+            post_ids = {p["id"] for p in st.posts}
+            comment_ids = {c["id"] for cs in st.comments.values() for c in cs}
+        if ("comment_id" in rcpt and cid in post_ids) or \
+                ("post_id" in rcpt and cid in comment_ids):
+            return self.fb_error(400, 100, "(#100) Invalid parameter", e)
         with st.lock:
             fail = st.fail_reply > 0
             st.fail_reply -= 1 if fail else 0
@@ -406,17 +421,30 @@ class Handler(BaseHTTPRequestHandler):
             rows = sorted([t for t in st.mentions if int(t["id"]) > since and
                            (endpoint == "mentions" or word in t["text"].lower())],
                           key=lambda t: -int(t["id"]))
+        # the token names the next post (as X's, it stays valid while new posts arrive)
         tok = q.get("pagination_token" if endpoint == "mentions" else "next_token")
-        offset = int(unb64(tok[0])) if tok else 0
+        if tok:
+            gen, _, at = unb64(tok[0]).partition(":")
+            if int(gen) != st.token_generation:
+                name = "pagination_token" if endpoint == "mentions" else "next_token"
+                return self.answer(400, {
+                    "errors": [{"parameters": {name: [tok[0]]},
+                                "message": "The `%s` query parameter value [%s] is not "
+                                           "valid" % (name, tok[0])}],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": "https://api.twitter.com/2/problems/invalid-request"},
+                    headers, e)
+            rows = [t for t in rows if int(t["id"]) <= int(at)]
         size = min(st.page_size, int(q.get("max_results", ["10"])[0]))
-        chunk, more = rows[offset:offset + size], offset + size < len(rows)
+        chunk, more = rows[:size], size < len(rows)
         if not chunk:
             return self.answer(200, {"meta": {"result_count": 0}}, headers, e)
         users = [st.users[t["author_id"]] for t in chunk if t["author_id"] in st.users]
         meta = {"newest_id": chunk[0]["id"], "oldest_id": chunk[-1]["id"],
                 "result_count": len(chunk)}
         if more:
-            meta["next_token"] = b64(str(offset + size))
+            meta["next_token"] = b64("%d:%s" % (st.token_generation, rows[size]["id"]))
         self.answer(200, {"data": chunk, "includes": {"users": users}, "meta": meta},
                     headers, e)
 
