@@ -114,17 +114,9 @@ static enum intake_poll failed(struct intake_social *s, struct masto *m, double 
                                const char **reason)
 {
     long st = s->resp.status;
-    if (st == 429) {
-        struct intake_rate r = m->rate;
-        r.remaining = 0;
-        *wait = r.known ? intake_rate_wait(&r, intake_time_now(), 0) : 300;
-        *reason = "HTTP 429: waiting until the rate-limit window resets";
-        return INTAKE_POLL_WAIT;
-    }
-    if (st == 401) {
-        *reason = "the access token was refused (HTTP 401): renew it and restart";
-        return INTAKE_POLL_REAUTH;
-    }
+    enum intake_poll out;
+    if (intake_social_refused(st, &m->rate, 300, &out, wait, reason))
+        return out;
     *reason = st == 0 ? "request failed" : st == 200 ? "bad response" : "HTTP error";
     return INTAKE_POLL_ERROR;
 }

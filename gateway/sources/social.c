@@ -330,3 +330,22 @@ json_t *intake_social_item(const char *id, const char *channel, const char *body
                      "body", body ? body : "", "public", pub, "from", from, "permalink",
                      str_or_null(permalink), "thread");
 }
+
+bool intake_social_refused(long status, const struct intake_rate *rate, double unknown_wait,
+                           enum intake_poll *out, double *wait, const char **reason)
+{
+    if (status == 429) {
+        struct intake_rate r = *rate;
+        r.remaining = 0;
+        *wait = r.known ? intake_rate_wait(&r, intake_time_now(), 0) : unknown_wait;
+        *reason = "HTTP 429: waiting until the rate-limit window resets";
+        *out = INTAKE_POLL_WAIT;
+        return true;
+    }
+    if (status == 401) {
+        *reason = "the token was refused (HTTP 401): renew it and restart";
+        *out = INTAKE_POLL_REAUTH;
+        return true;
+    }
+    return false;
+}

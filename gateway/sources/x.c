@@ -146,17 +146,9 @@ static enum intake_poll failed(struct intake_social *s, struct xsrc *x, double *
                                const char **reason)
 {
     long st = s->resp.status;
-    if (st == 429) {
-        struct intake_rate r = x->rate;
-        r.remaining = 0;
-        *wait = r.known ? intake_rate_wait(&r, intake_time_now(), 0) : 15 * 60;
-        *reason = "HTTP 429: waiting until the rate-limit window resets";
-        return INTAKE_POLL_WAIT;
-    }
-    if (st == 401) {
-        *reason = "the token was refused (HTTP 401): renew it and restart";
-        return INTAKE_POLL_REAUTH;
-    }
+    enum intake_poll out;
+    if (intake_social_refused(st, &x->rate, 15 * 60, &out, wait, reason))
+        return out;
     *reason = st == 0 ? "request failed" : st == 403 ? "HTTP 403: the API tier or the "
               "app's permissions do not allow this endpoint" : st == 200 ? "bad response"
               : "HTTP error";

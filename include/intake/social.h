@@ -141,6 +141,12 @@ typedef enum intake_poll (*intake_social_poll_fn)(struct intake_social *s, void 
  * "needs_reauth" says the token must be renewed), counts polls and sleeps. Returns 0. */
 int intake_social_run(struct intake_social *s, intake_social_poll_fn poll, void *state);
 
+/* The answers X and Mastodon share: 429 waits until the window of `rate` resets (or
+ * `unknown_wait` seconds when its headers said nothing) and 401 asks for a new token.
+ * Returns true with *out, *wait (429 only) and *reason set; false for any other status. */
+bool intake_social_refused(long status, const struct intake_rate *rate, double unknown_wait,
+                           enum intake_poll *out, double *wait, const char **reason);
+
 /* Within a poll: when the budget r is known and used up, sleeps until its window resets
  * (+1 s). Returns false when the daemon began to stop. */
 bool intake_social_await(struct intake_social *s, const struct intake_rate *r);
