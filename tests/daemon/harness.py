@@ -4,6 +4,7 @@ daemon process and `intake submit`. Standard library only."""
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +20,27 @@ def item(source_id, body, **extra):
           "from": {"name": "Test Resident", "address": "resident@example.org"}}
     it.update(extra)
     return it
+
+
+def free_port():
+    """A loopback TCP port free at the time of the call."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def stop_peer(proc):
+    """Ends a stand-in started with --watch-stdin: closes its stdin (it exits), then
+    kills it if it has not within 5 s."""
+    proc.stdin.close()
+    proc.stdout.close()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class Crm:
@@ -52,13 +74,7 @@ class Crm:
                 if r["status"] and 200 <= r["status"] < 300 and r.get("lookup") != "hit"]
 
     def stop(self):
-        self.proc.stdin.close()
-        self.proc.stdout.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_peer(self.proc)
 
 
 class Gateway:

@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import Crm, Gateway, config, http_sink, item
+from harness import Crm, Gateway, config, free_port, http_sink, item
 
 INTAKE = None
 SECRET = "Xylophone-Quartz-7731"  # a marker that must never reach a log line
@@ -341,14 +341,6 @@ class HttpSink(unittest.TestCase):
         row = gw.db().execute("SELECT attempts, last_error FROM deliveries").fetchone()
         self.assertEqual(row[0], 2)
 
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Monitor(unittest.TestCase):

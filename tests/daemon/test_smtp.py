@@ -27,7 +27,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Gateway, config
+from harness import Gateway, config, stop_peer
 
 INTAKE = None
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -105,13 +105,7 @@ class SmtpPeer:
         return out
 
     def stop(self):
-        self.proc.stdin.close()
-        self.proc.stdout.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_peer(self.proc)
 
 
 def smtp_sink(port, name="ack", **keys):

@@ -18,7 +18,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import Gateway
+from harness import Gateway, free_port, stop_peer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.path.join(HERE, "..", "peers", "social.py")
@@ -38,13 +37,6 @@ PHONE = "07700 900123"
 PAGE = "1234567890"
 ME = "2244994945"
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Peer:
@@ -78,13 +70,7 @@ class Peer:
         return [r for r in self.requests() if r["method"] == "POST"]
 
     def stop(self):
-        self.proc.stdin.close()
-        self.proc.stdout.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_peer(self.proc)
 
 
 # ---- data in the vendors' shapes ----

@@ -22,7 +22,7 @@ import threading
 import time
 import unittest
 
-from harness import Crm, Gateway, http_sink
+from harness import Crm, Gateway, free_port, http_sink
 
 INTAKE = None
 SECRET = "Quasar-Walnut-4417"          # generic hub-sha256 secret: never in a log
@@ -33,13 +33,6 @@ SW_SECRET = "whsec_" + base64.b64encode(SW_KEY).decode()
 VERIFY = "Verify-Token-3141"
 MARKER = "Zebra-Marmalade-6060"        # body text that must never reach a log
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def hub(secret, body, algo=hashlib.sha256, prefix="sha256="):
