@@ -17,6 +17,7 @@
 #define HEAP_LIMIT_KIB 4096
 #define JIT_STACK_MIN (32 * 1024)
 #define JIT_STACK_MAX (512 * 1024)
+#define SMALL_SORT 32 /* at most this many spans are sorted by insertion */
 
 struct order {
     uint32_t len, idx;
@@ -343,14 +344,16 @@ int redact_run_detector(intake_redact_ctx *c, size_t d, const char *text, size_t
 
 /* ---- overlaps ----------------------------------------------------------------------- */
 
-/* Candidates longest first; among equal lengths the earlier candidate (the earlier
- * detector, then the earlier match) first. */
+/* Whether candidate x goes before y: longer first, then the earlier candidate (the
+ * earlier detector, then the earlier match). */
+static bool longer_first(const struct order *x, const struct order *y)
+{
+    return x->len != y->len ? x->len > y->len : x->idx < y->idx;
+}
+
 static int cmp_longest(const void *a, const void *b)
 {
-    const struct order *x = a, *y = b;
-    if (x->len != y->len)
-        return x->len > y->len ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
+    return longer_first(a, b) ? -1 : longer_first(b, a);
 }
 
 static bool range_free(const uint64_t *taken, uint32_t a, uint32_t b)
@@ -367,10 +370,44 @@ static void range_take(uint64_t *taken, uint32_t a, uint32_t b)
         taken[i >> 6] |= UINT64_C(1) << (i & 63);
 }
 
+/* Sorts the candidates longest first: by insertion while they are few (most texts have a
+ * handful, where qsort's set-up costs more than the sort), else by qsort. */
+static void sort_longest(struct order *o, size_t n)
+{
+    if (n > SMALL_SORT) {
+        qsort(o, n, sizeof *o, cmp_longest);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct order x = o[i];
+        size_t j = i;
+        for (; j > 0 && longer_first(&x, &o[j - 1]); j--)
+            o[j] = o[j - 1];
+        o[j] = x;
+    }
+}
+
 static int cmp_start(const void *a, const void *b)
 {
     const struct intake_span *x = a, *y = b;
     return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Sorts the kept spans by start (no two overlap, so no two starts are equal), by
+ * insertion while they are few. */
+static void sort_by_start(struct intake_span *v, size_t n)
+{
+    if (n > SMALL_SORT) {
+        qsort(v, n, sizeof *v, cmp_start);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct intake_span x = v[i];
+        size_t j = i;
+        for (; j > 0 && x.start < v[j - 1].start; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
 }
 
 static int grow_scratch(intake_redact_ctx *c, size_t n, size_t len)
@@ -418,7 +455,7 @@ static int resolve(intake_redact_ctx *c, const char *text, size_t len)
         return -1;
     for (size_t i = 0; i < cand->n; i++)
         c->order[i] = (struct order){cand->v[i].end - cand->v[i].start, (uint32_t)i};
-    qsort(c->order, cand->n, sizeof *c->order, cmp_longest);
+    sort_longest(c->order, cand->n);
     for (size_t i = 0; i < cand->n; i++) {
         const struct intake_span *s = &cand->v[c->order[i].idx];
         if (!span_fits(s, text, len) || !range_free(c->taken, s->start, s->end))
@@ -427,7 +464,7 @@ static int resolve(intake_redact_ctx *c, const char *text, size_t len)
         if (pii_spanlist_push(&c->out, s->start, s->end, s->type) != 0)
             return -1;
     }
-    qsort(c->out.v, c->out.n, sizeof *c->out.v, cmp_start);
+    sort_by_start(c->out.v, c->out.n);
     return 0;
 }
 
