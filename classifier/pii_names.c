@@ -844,6 +844,8 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
     if (shape & (SH_CAP | SH_ALLCAPS))
         sc->lower_text &= t->e - t->s == 1;
     t->shape = shape;
+    if (hash != 0) /* the rules look most words up later: start loading their slots */
+        __builtin_prefetch(&sc->nm->slot[hash & sc->nm->mask]);
     sc->n++;
     return 0;
 }
@@ -1081,6 +1083,52 @@ static void hint_add(struct scan *sc, const char *w, size_t n, uint32_t f, uint1
     sc->nhint++;
 }
 
+/* The word of the display name at s[i]: returns its length and gives its case shape
+ * (with SH_DIGIT and SH_HYPHEN) and its flags, reading a word of ASCII letters only once. */
+static size_t hint_word(const pii_names *nm, const char *s, size_t n, size_t i,
+                        uint16_t *shape, uint32_t *f)
+{
+    struct caseinfo ci = {0};
+    uint32_t hash = 0;
+    uint64_t head = 0;
+    size_t w = ascii_word(s, n, i, &ci, &hash, &head);
+    if (w > 0) {
+        *shape = shape_of(&ci);
+        *f = lookup_letters(nm, s + i, w, hash, head);
+        return w;
+    }
+    *shape = 0;
+    w = word_len(s, n, i, shape);
+    *shape |= case_shape(s + i, w);
+    *f = lookup_word(nm, s + i, w);
+    return w;
+}
+
+/* Starts loading the table slots of the display name's words (ASCII letters only), so
+ * that read_hint, after the text is tokenised, finds them in the cache: the author's name
+ * is rarely looked up twice in a row. */
+static void prefetch_hint(const pii_names *nm, const struct intake_redact_hints *hints)
+{
+    enum { LOOK = 48 }; /* the bytes of the name looked at */
+    if (!hints || !hints->author_name)
+        return;
+    char s[LOOK + 16] = {0}; /* zero past the name: a word ends there, and 16 bytes
+                              * can always be read from any of its words */
+    size_t n = hints->author_name_len < LOOK ? hints->author_name_len : LOOK;
+    memcpy(s, hints->author_name, n);
+    for (size_t i = 0, words = 0; i < n && words < MAX_HINT; words++) {
+        struct caseinfo ci = {0};
+        uint32_t hash = 0;
+        uint64_t head = 0;
+        size_t w = ascii_word(s, sizeof s, i, &ci, &hash, &head);
+        if (w == 0)
+            break;
+        __builtin_prefetch(&nm->slot[hash & nm->mask]);
+        for (i += w; i < n && (bclass(s, i) == 'S' || bclass(s, i) == 'P'); i++)
+            ;
+    }
+}
+
 /* Reads the author's display name into sc->hint. A name with a title and one word
  * ("Mrs Okafor") gives a surname. Nothing is kept when it does not read as a person's. */
 static void read_hint(struct scan *sc, const struct intake_redact_hints *hints)
@@ -1098,10 +1146,9 @@ static void read_hint(struct scan *sc, const struct intake_redact_hints *hints)
             i += k;
             continue;
         }
-        uint16_t shape = 0;
-        size_t w = word_len(s, n, i, &shape);
-        shape |= case_shape(s + i, w);
-        uint32_t f = lookup_word(sc->nm, s + i, w);
+        uint16_t shape;
+        uint32_t f;
+        size_t w = hint_word(sc->nm, s, n, i, &shape, &f);
         bool skip = (f & (NF_TITLE | NF_POST_TITLE)) || (w == 6 && !memcmp(s + i, "Office", 6)) ||
                     (w == 2 && !memcmp(s + i, "of", 2));
         if (skip)
@@ -1822,6 +1869,7 @@ int pii_names_find(const pii_names *nm, const char *text, size_t len,
     sc->marks = 0;
     sc->mark_lo = SIZE_MAX;
     sc->mark_hi = 0;
+    prefetch_hint(nm, hints);
     int rc = tokenise(sc);
     if (rc == 0) {
         read_hint(sc, hints);
