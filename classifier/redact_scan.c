@@ -275,8 +275,26 @@ static size_t run_from(intake_redact_ctx *c, const struct pii_detector *d,
     return start;
 }
 
+static bool in_run_class(const struct pii_detector *d, unsigned char b)
+{
+    return (d->run_class[b >> 3] >> (b & 7)) & 1;
+}
+
+/* Where a match for the anchor character at pos may start: anchor_back bytes before it at
+ * most, and with a run class, exactly where the run of class bytes before it starts. */
+static size_t anchor_start(const struct pii_detector *d, const char *s, size_t pos)
+{
+    size_t from = pos > d->anchor_back ? pos - d->anchor_back : 0;
+    if (!d->anchor_run)
+        return from;
+    size_t k = pos;
+    while (k > from && in_run_class(d, (unsigned char)s[k - 1]))
+        k--;
+    return k;
+}
+
 /* An anchored detector: its matches start at most anchor_back bytes before its anchor
- * character, so only those stretches are searched. */
+ * character (with a run class, at one place), so only those stretches are searched. */
 static int run_anchored(intake_redact_ctx *c, const struct pii_detector *d,
                         const struct pii_pattern *p, const char *s, size_t len,
                         struct pii_spanlist *out)
@@ -286,8 +304,8 @@ static int run_anchored(intake_redact_ctx *c, const struct pii_detector *d,
     int rc = 0;
     while (at != NULL && rc == 0) {
         size_t pos = (size_t)(at - s);
-        size_t from = pos > d->anchor_back ? pos - d->anchor_back : 0;
-        pcre2_set_offset_limit(c->mctx, pos);
+        size_t from = anchor_start(d, s, pos);
+        pcre2_set_offset_limit(c->mctx, d->anchor_run ? from : pos);
         resume = run_from(c, d, p, s, len, from > resume ? from : resume, out);
         rc = resume == SIZE_MAX ? -1 : 0;
         size_t next = resume > pos + 1 ? resume : pos + 1;
