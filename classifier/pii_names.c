@@ -900,6 +900,12 @@ static int tokenise(struct scan *sc)
             sc->t[sc->n - 1].shape |= SH_INERT;
         g = 0;
         nl = 0;
+        /* the common case, one space and the next word, without going round the loop */
+        while (i + 1 < n && s[i] == ' ' && (unsigned)((s[i + 1] | 32) - 'a') < 26u) {
+            in_chunk = true, inert = false, chunk_tok = sc->n;
+            if (add_word(sc, i + 1, 0, false, &i) != 0)
+                return -1;
+        }
     }
     return 0;
 }
