@@ -193,35 +193,12 @@ static int compile_pattern(intake_redactor *r, const struct pii_detector *d,
     return 0;
 }
 
-/* Whether w can be searched for without PCRE2, and if so its lower-case form in w->low:
- * ASCII, shorter than w->low, and without a letter PCRE2 folds to a character outside
- * ASCII, so that both find the same places. */
-static bool make_plain(struct pii_word *w)
-{
-    size_t n = strlen(w->text);
-    if (n == 0 || n >= sizeof w->low)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)w->text[i];
-        unsigned char lc = c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-        if (c >= 0x80 || lc == 'k' || lc == 's')
-            return false;
-        w->low[i] = (char)lc;
-    }
-    w->len = n;
-    return true;
-}
-
-/* Compiles each 'needs any' word as a literal, ASCII case ignored, unless it is plain
- * (see make_plain). Returns 0 or -1. */
+/* Compiles each 'needs any' word as a literal, ASCII case ignored. Returns 0 or -1. */
 static int compile_words(intake_redactor *r)
 {
     uint32_t opts = PCRE2_LITERAL | PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
     for (size_t i = 0; i < r->nwords; i++) {
         struct pii_word *w = &r->words[i];
-        w->plain = make_plain(w);
-        if (w->plain)
-            continue;
         int err;
         PCRE2_SIZE off;
         w->re = pcre2_compile((PCRE2_SPTR)w->text, PCRE2_ZERO_TERMINATED, opts, &err, &off,

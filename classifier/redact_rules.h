@@ -61,12 +61,8 @@ struct pii_detector {
 /* One word of a 'needs any' line, searched for as a literal, ASCII case ignored. */
 struct pii_word {
     char *text;     /* owned */
-    pcre2_code *re; /* owned; NULL for a plain word */
+    pcre2_code *re; /* owned */
     bool jit;
-    bool plain;     /* ASCII without k or s (which PCRE2's caseless matching also finds as
-                     * U+212A and U+017F): searched for by redact_scan.c itself, in `low` */
-    char low[16];   /* plain: the word in lower case */
-    size_t len;
 };
 
 /* The words of one 'needs any' line: r->words[first .. first + n). */

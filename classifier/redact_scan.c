@@ -9,10 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "redact_check.h"
 #include "redact_rules.h"
 
@@ -157,64 +153,9 @@ static void find_features(const char *text, size_t len, struct features *f)
     feature_bytes(s, i, len, f, &cur, &seps);
 }
 
-/* The bit a byte gets ORed with to fold ASCII letters to lower case (0 for others). */
-static unsigned char fold_bit(unsigned char c)
-{
-    return (unsigned char)((c | 32) - 'a') < 26 ? 32 : 0;
-}
-
-/* Whether w (lower case, n bytes) is at s[i..i+n), ASCII case ignored. */
-static bool word_at(const char *s, size_t i, const char *w, size_t n)
-{
-    for (size_t k = 0; k < n; k++) {
-        unsigned char c = (unsigned char)s[i + k];
-        if ((unsigned char)(c | fold_bit(c)) != (unsigned char)w[k])
-            return false;
-    }
-    return true;
-}
-
-/* Whether s[from..len) holds w (lower case, n bytes), ASCII case ignored, a byte at a
- * time. */
-static bool holds_word_from(const char *s, size_t len, size_t from, const char *w, size_t n)
-{
-    for (size_t i = from; i + n <= len; i++)
-        if (word_at(s, i, w, n))
-            return true;
-    return false;
-}
-
-/* Whether s[0..len) holds w (lower case, n bytes), ASCII case ignored. With SSE2, 16
- * places at a time are tested for w's first two bytes, the rest only where both are. */
-static bool holds_word(const char *s, size_t len, const char *w, size_t n)
-{
-    size_t i = 0;
-#if defined(__SSE2__)
-    if (n >= 2) {
-        const __m128i f0 = _mm_set1_epi8((char)fold_bit((unsigned char)w[0]));
-        const __m128i f1 = _mm_set1_epi8((char)fold_bit((unsigned char)w[1]));
-        const __m128i c0 = _mm_set1_epi8(w[0]), c1 = _mm_set1_epi8(w[1]);
-        for (; i + 17 <= len; i += 16) {
-            __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-            __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 1));
-            __m128i hit = _mm_and_si128(_mm_cmpeq_epi8(_mm_or_si128(a, f0), c0),
-                                        _mm_cmpeq_epi8(_mm_or_si128(b, f1), c1));
-            for (unsigned m = (unsigned)_mm_movemask_epi8(hit); m != 0; m &= m - 1) {
-                size_t at = i + (size_t)__builtin_ctz(m);
-                if (at + n <= len && word_at(s, at, w, n))
-                    return true;
-            }
-        }
-    }
-#endif
-    return holds_word_from(s, len, i, w, n);
-}
-
 static bool word_found(intake_redact_ctx *c, const struct pii_word *w, const char *s,
                        size_t len)
 {
-    if (w->plain)
-        return holds_word(s, len, w->low, w->len);
     int rc = w->jit ? pcre2_jit_match(w->re, (PCRE2_SPTR)s, len, 0, 0, c->md, c->mctx)
                     : pcre2_match(w->re, (PCRE2_SPTR)s, len, 0, 0, c->md, c->mctx);
     return rc >= 0;
