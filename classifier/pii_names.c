@@ -1012,16 +1012,30 @@ static bool cap_free(const struct scan *sc, size_t i)
 
 static int hint_role(struct scan *sc, size_t i);
 
+/* The first byte of token i, ASCII letters in lower case. */
+static unsigned char first_byte(const struct scan *sc, size_t i)
+{
+    unsigned char c0 = (unsigned char)sc->text[sc->t[i].s];
+    return c0 >= 'A' && c0 <= 'Z' ? (unsigned char)(c0 + 32) : c0;
+}
+
+/* Whether token i starts as a part of the author's name does (a cheap test before
+ * hint_match). */
+static bool maybe_hint(const struct scan *sc, size_t i)
+{
+    if (sc->nhint == 0)
+        return false;
+    unsigned char c0 = first_byte(sc, i);
+    return (sc->hint_first[c0 >> 3] & (1u << (c0 & 7))) != 0;
+}
+
 /* The index of hint part matching token i, or -1. */
 static int hint_match(struct scan *sc, size_t i)
 {
-    if (sc->nhint == 0 || i >= sc->n)
+    if (i >= sc->n || !maybe_hint(sc, i))
         return -1;
     const struct tok *t = &sc->t[i];
-    unsigned char c0 = (unsigned char)sc->text[t->s];
-    c0 = c0 >= 'A' && c0 <= 'Z' ? (unsigned char)(c0 + 32) : c0;
-    if (!(sc->hint_first[c0 >> 3] & (1u << (c0 & 7))))
-        return -1;
+    unsigned char c0 = first_byte(sc, i);
     bool any = false;
     for (size_t h = 0; h < sc->nhint && !any; h++)
         any = (unsigned char)sc->hint[h].key[0] == c0 &&
@@ -1797,11 +1811,9 @@ static void rules_at(struct scan *sc, size_t i)
         rule_mention(sc, i);
     if (s & (SH_INERT | SH_DIGIT))
         return;
-    unsigned char c0 = (unsigned char)sc->text[sc->t[i].s];
-    c0 = c0 >= 'A' && c0 <= 'Z' ? (unsigned char)(c0 + 32) : c0;
-    if (sc->hint_first[c0 >> 3] & (1u << (c0 & 7)))
+    if (maybe_hint(sc, i))
         rule_hint(sc, i);
-    if (c0 == 'i' && (s & SH_INITIAL) && !(sh(sc, i + 1) & (SH_CAP | SH_INITIAL)))
+    if ((s & SH_INITIAL) && first_byte(sc, i) == 'i' && !(sh(sc, i + 1) & (SH_CAP | SH_INITIAL)))
         return; /* the pronoun "I" */
     if (!(s & (SH_CAP | SH_ALLCAPS | SH_INITIAL | SH_SENT | SH_LINE)) && !sc->lower_text) {
         /* a lower-case word in mid-sentence: only a relation or "name", "called", "I'm"

@@ -287,13 +287,16 @@ static void parse_needs(struct pstate *ps, struct pii_detector *d, const char *v
     } else if (klen == 3 && strncmp(value, "run", 3) == 0) {
         if (!parse_uint(arg, 1, MAX_DIGITS_NEED, &d->min_run))
             problem(ps, ps->line, "'needs run N' takes a number from 1 to 1000", arg);
+    } else if (klen == 5 && strncmp(value, "block", 5) == 0) {
+        if (!parse_uint(arg, 1, MAX_DIGITS_NEED, &d->min_block))
+            problem(ps, ps->line, "'needs block N' takes a number from 1 to 1000", arg);
     } else if (klen == 12 && strncmp(value, "letter-digit", 12) == 0 && *arg == '\0') {
         d->letter_digit = true;
     } else if (klen == 3 && strncmp(value, "any", 3) == 0) {
         parse_needs_any(ps, d, arg);
     } else {
-        problem(ps, ps->line, "unknown need (digits N, run N, letter-digit, any WORD...)",
-                value);
+        problem(ps, ps->line,
+                "unknown need (digits N, run N, block N, letter-digit, any WORD...)", value);
     }
 }
 

@@ -47,6 +47,7 @@ struct pii_detector {
     size_t ngroup;    /* 0: the whole match */
     uint32_t min_digits;  /* 'needs digits N' */
     uint32_t min_run;     /* 'needs run N' */
+    uint32_t min_block;   /* 'needs block N' */
     bool letter_digit;    /* 'needs letter-digit' */
     char anchor;          /* 'anchor C N': every match starts at most anchor_back bytes */
     uint32_t anchor_back; /* before a C; '\0' for none */

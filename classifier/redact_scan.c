@@ -43,8 +43,10 @@ enum { GROUP_UNKNOWN, GROUP_SEEN, GROUP_ABSENT };
 struct features {
     uint32_t digits;   /* ASCII digits */
     uint32_t run;      /* the longest run of digits, at most two of " .-()," between two */
+    uint32_t block;    /* the most digits in a row, nothing between them */
     bool letter_digit; /* an ASCII letter right before a digit */
     uint32_t first_digit, last_digit; /* offsets of the first and last digit (digits > 0) */
+    uint32_t cur_block; /* while reading: digits in a row up to last_digit */
 };
 
 intake_redact_ctx *intake_redact_ctx_new(const intake_redactor *r)
@@ -123,8 +125,12 @@ static void feature_bytes(const unsigned char *s, size_t from, size_t to, struct
         if (is_digit(s[i])) {
             if (f->digits++ == 0)
                 f->first_digit = (uint32_t)i;
+            bool after_digit = f->digits > 1 && f->last_digit == i - 1;
             f->last_digit = (uint32_t)i;
             f->letter_digit |= i > 0 && byte_class[s[i - 1]] == C_LETTER;
+            f->cur_block = after_digit ? f->cur_block + 1 : 1;
+            if (f->cur_block > f->block)
+                f->block = f->cur_block;
             *seps = 0;
             if (++*cur > f->run)
                 f->run = *cur;
@@ -178,7 +184,7 @@ static bool group_seen(intake_redact_ctx *c, uint32_t g, const char *s, size_t l
 static bool needs_met(intake_redact_ctx *c, const struct pii_detector *d,
                       const struct features *f, const char *s, size_t len)
 {
-    if (f->digits < d->min_digits || f->run < d->min_run ||
+    if (f->digits < d->min_digits || f->run < d->min_run || f->block < d->min_block ||
         (d->letter_digit && !f->letter_digit))
         return false;
     if (d->anchor != '\0' && memchr(s, d->anchor, len) == NULL)

@@ -689,6 +689,8 @@ static void needs_and_anchor_gate_detectors(void **state)
         " example+ ab 12345 => ab\n example- ab 1234\n"
         "detector RUN\n describe x\n type card\n needs run 6\n pattern /cd/\n"
         " example+ cd 12 34-56 => cd\n example- cd 12 34 / 56\n"
+        "detector BLOCK\n describe x\n type card\n needs block 4\n pattern /kl/\n"
+        " example+ kl a1234b => kl\n example- kl 12 34-56 789\n"
         "detector WORD\n describe x\n type dob\n needs any born dob\n pattern /ef/\n"
         " example+ ef DoB => ef\n example- ef bor\n"
         "detector LD\n describe x\n type bank\n needs letter-digit\n pattern /gh/\n"
@@ -705,7 +707,7 @@ static void needs_and_anchor_gate_detectors(void **state)
     for (size_t i = 0; i < d.n; i++)
         fprintf(stderr, "%s\n", d.lines[i]);
     assert_int_equal(failed, 0);
-    assert_int_equal(checked, 10);
+    assert_int_equal(checked, 12);
     /* the anchor: a match starts at most 3 bytes before the @, so "abcd@" gives "bcd@" */
     intake_redact_ctx *c = intake_redact_ctx_new(r);
     const struct intake_span *s;
