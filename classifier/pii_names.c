@@ -845,7 +845,9 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
     if (shape & (SH_CAP | SH_ALLCAPS))
         sc->lower_text &= t->e - t->s == 1;
     t->shape = shape;
-    if (hash != 0) /* the rules look most words up later: start loading their slots */
+    /* the rules look every capitalised word up later: start loading its slot (all words
+     * would be too many: they fill the core's queue of misses and stall the tokeniser) */
+    if (hash != 0 && (shape & (SH_CAP | SH_ALLCAPS | SH_INITIAL | SH_SENT | SH_LINE)))
         __builtin_prefetch(&sc->nm->slot[hash & sc->nm->mask]);
     sc->n++;
     return 0;
