@@ -287,13 +287,16 @@ static void parse_needs(struct pstate *ps, struct pii_detector *d, const char *v
     } else if (klen == 3 && strncmp(value, "run", 3) == 0) {
         if (!parse_uint(arg, 1, MAX_DIGITS_NEED, &d->min_run))
             problem(ps, ps->line, "'needs run N' takes a number from 1 to 1000", arg);
+    } else if (klen == 5 && strncmp(value, "block", 5) == 0) {
+        if (!parse_uint(arg, 1, MAX_DIGITS_NEED, &d->min_block))
+            problem(ps, ps->line, "'needs block N' takes a number from 1 to 1000", arg);
     } else if (klen == 12 && strncmp(value, "letter-digit", 12) == 0 && *arg == '\0') {
         d->letter_digit = true;
     } else if (klen == 3 && strncmp(value, "any", 3) == 0) {
         parse_needs_any(ps, d, arg);
     } else {
-        problem(ps, ps->line, "unknown need (digits N, run N, letter-digit, any WORD...)",
-                value);
+        problem(ps, ps->line,
+                "unknown need (digits N, run N, block N, letter-digit, any WORD...)", value);
     }
 }
 
@@ -403,20 +406,52 @@ static void parse_group(struct pstate *ps, struct pii_detector *d, const char *v
     free(copy);
 }
 
-/* 'anchor C N': every match starts at most N bytes before the character C. */
+/* Parses a class of ASCII bytes, "[A-Za-z0-9._-]": single bytes and ranges, a '-' first
+ * or last stands for itself. Sets the bits of the bytes in set. Returns false when s is
+ * not such a class (nothing else may follow it). */
+static bool parse_byte_class(const char *s, uint8_t set[32])
+{
+    size_t n = strlen(s);
+    if (n < 3 || s[0] != '[' || s[n - 1] != ']')
+        return false;
+    for (size_t i = 1; i + 1 < n; i++) {
+        unsigned char a = (unsigned char)s[i], b = a;
+        if (i + 3 < n && s[i + 1] == '-') {
+            b = (unsigned char)s[i + 2];
+            i += 2;
+        }
+        if (a <= ' ' || b >= 0x7f || b < a)
+            return false;
+        for (unsigned c = a; c <= b; c++)
+            set[c >> 3] |= (uint8_t)(1u << (c & 7));
+    }
+    return true;
+}
+
+/* 'anchor C N [CLASS]': every match starts at most N bytes before the character C, and
+ * with CLASS exactly where the run of CLASS bytes that ends at that C starts. */
 static void parse_anchor(struct pstate *ps, struct pii_detector *d, const char *value)
 {
     if (!once(ps, d->anchor != '\0', "anchor"))
         return;
     unsigned char c = (unsigned char)value[0];
-    if (c <= ' ' || c >= 0x7f || (value[1] != ' ' && value[1] != '\t') ||
-        !parse_uint(value + 1 + strspn(value + 1, " \t"), 1, MAX_DIGITS_NEED,
-                    &d->anchor_back)) {
-        problem(ps, ps->line, "expected 'anchor C N': one ASCII character, a number of bytes",
+    char num[16] = "";
+    const char *rest = value + 1 + strspn(value + 1, " \t");
+    size_t len = strcspn(rest, " \t");
+    const char *cls = rest + len + strspn(rest + len, " \t");
+    if (len < sizeof num)
+        memcpy(num, rest, len), num[len] = '\0';
+    if (c <= ' ' || c >= 0x7f || (value[1] != ' ' && value[1] != '\t') || len >= sizeof num ||
+        !parse_uint(num, 1, MAX_DIGITS_NEED, &d->anchor_back) ||
+        (*cls != '\0' && !parse_byte_class(cls, d->run_class))) {
+        problem(ps, ps->line,
+                "expected 'anchor C N [CLASS]': one ASCII character, a number of bytes, and "
+                "optionally a class of ASCII bytes such as [A-Za-z0-9._-]",
                 value);
         return;
     }
     d->anchor = (char)c;
+    d->anchor_run = *cls != '\0';
 }
 
 static void detector_key(struct pstate *ps, const char *key, const char *value)

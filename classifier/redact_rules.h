@@ -47,9 +47,12 @@ struct pii_detector {
     size_t ngroup;    /* 0: the whole match */
     uint32_t min_digits;  /* 'needs digits N' */
     uint32_t min_run;     /* 'needs run N' */
+    uint32_t min_block;   /* 'needs block N' */
     bool letter_digit;    /* 'needs letter-digit' */
     char anchor;          /* 'anchor C N': every match starts at most anchor_back bytes */
     uint32_t anchor_back; /* before a C; '\0' for none */
+    bool anchor_run;      /* 'anchor C N [CLASS]': a match starts exactly where the run of */
+    uint8_t run_class[32]; /* CLASS bytes (a bit set) that ends at the C starts */
     uint32_t *any;        /* owned: 'needs any' group ids, each must be seen */
     size_t nany;
     struct pii_example *ex; /* owned */

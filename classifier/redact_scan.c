@@ -17,6 +17,7 @@
 #define HEAP_LIMIT_KIB 4096
 #define JIT_STACK_MIN (32 * 1024)
 #define JIT_STACK_MAX (512 * 1024)
+#define SMALL_SORT 32 /* at most this many spans are sorted by insertion */
 
 struct order {
     uint32_t len, idx;
@@ -42,8 +43,10 @@ enum { GROUP_UNKNOWN, GROUP_SEEN, GROUP_ABSENT };
 struct features {
     uint32_t digits;   /* ASCII digits */
     uint32_t run;      /* the longest run of digits, at most two of " .-()," between two */
+    uint32_t block;    /* the most digits in a row, nothing between them */
     bool letter_digit; /* an ASCII letter right before a digit */
     uint32_t first_digit, last_digit; /* offsets of the first and last digit (digits > 0) */
+    uint32_t cur_block; /* while reading: digits in a row up to last_digit */
 };
 
 intake_redact_ctx *intake_redact_ctx_new(const intake_redactor *r)
@@ -122,8 +125,12 @@ static void feature_bytes(const unsigned char *s, size_t from, size_t to, struct
         if (is_digit(s[i])) {
             if (f->digits++ == 0)
                 f->first_digit = (uint32_t)i;
+            bool after_digit = f->digits > 1 && f->last_digit == i - 1;
             f->last_digit = (uint32_t)i;
             f->letter_digit |= i > 0 && byte_class[s[i - 1]] == C_LETTER;
+            f->cur_block = after_digit ? f->cur_block + 1 : 1;
+            if (f->cur_block > f->block)
+                f->block = f->cur_block;
             *seps = 0;
             if (++*cur > f->run)
                 f->run = *cur;
@@ -177,7 +184,7 @@ static bool group_seen(intake_redact_ctx *c, uint32_t g, const char *s, size_t l
 static bool needs_met(intake_redact_ctx *c, const struct pii_detector *d,
                       const struct features *f, const char *s, size_t len)
 {
-    if (f->digits < d->min_digits || f->run < d->min_run ||
+    if (f->digits < d->min_digits || f->run < d->min_run || f->block < d->min_block ||
         (d->letter_digit && !f->letter_digit))
         return false;
     if (d->anchor != '\0' && memchr(s, d->anchor, len) == NULL)
@@ -274,8 +281,26 @@ static size_t run_from(intake_redact_ctx *c, const struct pii_detector *d,
     return start;
 }
 
+static bool in_run_class(const struct pii_detector *d, unsigned char b)
+{
+    return (d->run_class[b >> 3] >> (b & 7)) & 1;
+}
+
+/* Where a match for the anchor character at pos may start: anchor_back bytes before it at
+ * most, and with a run class, exactly where the run of class bytes before it starts. */
+static size_t anchor_start(const struct pii_detector *d, const char *s, size_t pos)
+{
+    size_t from = pos > d->anchor_back ? pos - d->anchor_back : 0;
+    if (!d->anchor_run)
+        return from;
+    size_t k = pos;
+    while (k > from && in_run_class(d, (unsigned char)s[k - 1]))
+        k--;
+    return k;
+}
+
 /* An anchored detector: its matches start at most anchor_back bytes before its anchor
- * character, so only those stretches are searched. */
+ * character (with a run class, at one place), so only those stretches are searched. */
 static int run_anchored(intake_redact_ctx *c, const struct pii_detector *d,
                         const struct pii_pattern *p, const char *s, size_t len,
                         struct pii_spanlist *out)
@@ -285,8 +310,8 @@ static int run_anchored(intake_redact_ctx *c, const struct pii_detector *d,
     int rc = 0;
     while (at != NULL && rc == 0) {
         size_t pos = (size_t)(at - s);
-        size_t from = pos > d->anchor_back ? pos - d->anchor_back : 0;
-        pcre2_set_offset_limit(c->mctx, pos);
+        size_t from = anchor_start(d, s, pos);
+        pcre2_set_offset_limit(c->mctx, d->anchor_run ? from : pos);
         resume = run_from(c, d, p, s, len, from > resume ? from : resume, out);
         rc = resume == SIZE_MAX ? -1 : 0;
         size_t next = resume > pos + 1 ? resume : pos + 1;
@@ -343,14 +368,16 @@ int redact_run_detector(intake_redact_ctx *c, size_t d, const char *text, size_t
 
 /* ---- overlaps ----------------------------------------------------------------------- */
 
-/* Candidates longest first; among equal lengths the earlier candidate (the earlier
- * detector, then the earlier match) first. */
+/* Whether candidate x goes before y: longer first, then the earlier candidate (the
+ * earlier detector, then the earlier match). */
+static bool longer_first(const struct order *x, const struct order *y)
+{
+    return x->len != y->len ? x->len > y->len : x->idx < y->idx;
+}
+
 static int cmp_longest(const void *a, const void *b)
 {
-    const struct order *x = a, *y = b;
-    if (x->len != y->len)
-        return x->len > y->len ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
+    return longer_first(a, b) ? -1 : longer_first(b, a);
 }
 
 static bool range_free(const uint64_t *taken, uint32_t a, uint32_t b)
@@ -367,10 +394,44 @@ static void range_take(uint64_t *taken, uint32_t a, uint32_t b)
         taken[i >> 6] |= UINT64_C(1) << (i & 63);
 }
 
+/* Sorts the candidates longest first: by insertion while they are few (most texts have a
+ * handful, where qsort's set-up costs more than the sort), else by qsort. */
+static void sort_longest(struct order *o, size_t n)
+{
+    if (n > SMALL_SORT) {
+        qsort(o, n, sizeof *o, cmp_longest);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct order x = o[i];
+        size_t j = i;
+        for (; j > 0 && longer_first(&x, &o[j - 1]); j--)
+            o[j] = o[j - 1];
+        o[j] = x;
+    }
+}
+
 static int cmp_start(const void *a, const void *b)
 {
     const struct intake_span *x = a, *y = b;
     return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Sorts the kept spans by start (no two overlap, so no two starts are equal), by
+ * insertion while they are few. */
+static void sort_by_start(struct intake_span *v, size_t n)
+{
+    if (n > SMALL_SORT) {
+        qsort(v, n, sizeof *v, cmp_start);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct intake_span x = v[i];
+        size_t j = i;
+        for (; j > 0 && x.start < v[j - 1].start; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
 }
 
 static int grow_scratch(intake_redact_ctx *c, size_t n, size_t len)
@@ -418,7 +479,7 @@ static int resolve(intake_redact_ctx *c, const char *text, size_t len)
         return -1;
     for (size_t i = 0; i < cand->n; i++)
         c->order[i] = (struct order){cand->v[i].end - cand->v[i].start, (uint32_t)i};
-    qsort(c->order, cand->n, sizeof *c->order, cmp_longest);
+    sort_longest(c->order, cand->n);
     for (size_t i = 0; i < cand->n; i++) {
         const struct intake_span *s = &cand->v[c->order[i].idx];
         if (!span_fits(s, text, len) || !range_free(c->taken, s->start, s->end))
@@ -427,7 +488,7 @@ static int resolve(intake_redact_ctx *c, const char *text, size_t len)
         if (pii_spanlist_push(&c->out, s->start, s->end, s->type) != 0)
             return -1;
     }
-    qsort(c->out.v, c->out.n, sizeof *c->out.v, cmp_start);
+    sort_by_start(c->out.v, c->out.n);
     return 0;
 }
 

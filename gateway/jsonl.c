@@ -263,8 +263,11 @@ static int redact_item(struct jsonl_state *st, const struct item *it, struct red
     if (st->rctx == NULL || !wanted)
         return 0;
     if (intake_redact_find(st->rctx, it->msg.body, it->msg.body_len, &it->hints, &red->spans,
-                           &red->n) != 0 ||
-        intake_redact_apply(it->msg.body, it->msg.body_len, red->spans, red->n,
+                           &red->n) != 0)
+        return -1;
+    if (red->n == 0)
+        return 0; /* nothing found: the body as it came, not a copy of it */
+    if (intake_redact_apply(it->msg.body, it->msg.body_len, red->spans, red->n,
                             &st->redacted) != 0)
         return -1;
     red->text = st->redacted.data;

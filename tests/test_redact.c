@@ -628,6 +628,13 @@ static void reader_reports_file_and_line(void **state)
     snprintf(buf, sizeof buf, "detector A\n describe x\n type phone\n anchor @\n"
                               " pattern /a1/\n%s", ok_tail);
     expect_problem(buf, "bad.pii:4:", "anchor C N");
+    const char *bad_classes[] = {"@ 5 a-z", "@ 5 [z-a]", "@ 5 []", "@ 5 [a-z] x",
+                                 "@ 5 [\xc3\xa9]"};
+    for (size_t i = 0; i < sizeof bad_classes / sizeof *bad_classes; i++) {
+        snprintf(buf, sizeof buf, "detector A\n describe x\n type phone\n anchor %s\n"
+                                  " pattern /a1/\n%s", bad_classes[i], ok_tail);
+        expect_problem(buf, "bad.pii:4:", "anchor C N [CLASS]");
+    }
 }
 
 static void defines_expand(void **state)
@@ -682,6 +689,8 @@ static void needs_and_anchor_gate_detectors(void **state)
         " example+ ab 12345 => ab\n example- ab 1234\n"
         "detector RUN\n describe x\n type card\n needs run 6\n pattern /cd/\n"
         " example+ cd 12 34-56 => cd\n example- cd 12 34 / 56\n"
+        "detector BLOCK\n describe x\n type card\n needs block 4\n pattern /kl/\n"
+        " example+ kl a1234b => kl\n example- kl 12 34-56 789\n"
         "detector WORD\n describe x\n type dob\n needs any born dob\n pattern /ef/\n"
         " example+ ef DoB => ef\n example- ef bor\n"
         "detector LD\n describe x\n type bank\n needs letter-digit\n pattern /gh/\n"
@@ -698,7 +707,7 @@ static void needs_and_anchor_gate_detectors(void **state)
     for (size_t i = 0; i < d.n; i++)
         fprintf(stderr, "%s\n", d.lines[i]);
     assert_int_equal(failed, 0);
-    assert_int_equal(checked, 10);
+    assert_int_equal(checked, 12);
     /* the anchor: a match starts at most 3 bytes before the @, so "abcd@" gives "bcd@" */
     intake_redact_ctx *c = intake_redact_ctx_new(r);
     const struct intake_span *s;
@@ -707,6 +716,36 @@ static void needs_and_anchor_gate_detectors(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(s[0].start, 1);
     assert_int_equal(s[1].start, 6);
+    intake_redact_ctx_free(c);
+    intake_redactor_free(r);
+    remove_rules(dir, files);
+}
+
+/* 'anchor C N [CLASS]': a match is tried only where the run of CLASS bytes before the C
+ * starts, never inside it, and never further back than N bytes. */
+static void anchor_run_class_fixes_the_start(void **state)
+{
+    (void)state;
+    const char text[] = "detector RUN\n describe x\n type email\n anchor @ 4 [a-z-]\n"
+                        " pattern /[a-z.-]+@/c\n example+ ab.cd@ => cd@\n example- abc\n";
+    const char *const files[] = {"run.pii", text, NULL};
+    const char *dir = make_rules(files);
+    intake_redactor *r;
+    assert_int_equal(intake_redactor_load_dir(dir, &r, NULL), 0);
+    intake_redact_ctx *c = intake_redact_ctx_new(r);
+    const struct intake_span *s;
+    size_t n;
+    /* the run before the first @ is "cd" (the "." is not in the class); before the second
+     * it is "x-y", before the third "abcdefg", of which only the last 4 bytes count: the
+     * pattern could match from "a" on, but is tried at "d" only */
+    const char t[] = "ab.cd@ x-y@ abcdefg@ @";
+    assert_int_equal(intake_redact_find(c, t, sizeof t - 1, NULL, &s, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(s[0].start, 3);
+    assert_int_equal(s[0].end, 6);
+    assert_int_equal(s[1].start, 7);
+    assert_int_equal(s[2].start, 15);
+    assert_int_equal(s[2].end, 20);
     intake_redact_ctx_free(c);
     intake_redactor_free(r);
     remove_rules(dir, files);
@@ -926,6 +965,7 @@ int main(void)
         cmocka_unit_test(defines_expand),
         cmocka_unit_test(examples_failures_are_reported),
         cmocka_unit_test(needs_and_anchor_gate_detectors),
+        cmocka_unit_test(anchor_run_class_fixes_the_start),
         cmocka_unit_test(digit_start_patterns_find_the_same),
         cmocka_unit_test(shipped_examples_pass),
         cmocka_unit_test(missing_folder_is_an_error),
