@@ -88,6 +88,34 @@ static const char *str(json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
+/* X's API sends a post's text with &, < and > escaped as HTML entities (and no others).
+ * Returns a new string the caller frees with the three turned back, in one pass (so that
+ * an "&amp;amp;" the author typed as "&amp;" stays "&amp;"), or NULL when memory runs
+ * out. */
+static char *unescape_text(const char *s)
+{
+    static const struct {
+        const char *ent;
+        size_t len;
+        char c;
+    } ents[] = {{"&amp;", 5, '&'}, {"&lt;", 4, '<'}, {"&gt;", 4, '>'}};
+    char *out = malloc(strlen(s) + 1), *o = out;
+    while (out != NULL && *s) {
+        size_t k = 0;
+        while (k < sizeof ents / sizeof *ents && strncmp(s, ents[k].ent, ents[k].len) != 0)
+            k++;
+        if (k < sizeof ents / sizeof *ents) {
+            *o++ = ents[k].c;
+            s += ents[k].len;
+        } else {
+            *o++ = *s++;
+        }
+    }
+    if (out != NULL)
+        *o = '\0';
+    return out;
+}
+
 /* One post as an item; NULL when it has no id or text, or when memory runs out. */
 static json_t *post_item(json_t *doc, json_t *t)
 {
@@ -102,8 +130,14 @@ static json_t *post_item(json_t *doc, json_t *t)
         snprintf(link, sizeof link, "https://x.com/%.60s/status/%s", username, id);
     else
         snprintf(link, sizeof link, "https://x.com/i/web/status/%s", id);
-    json_t *item = intake_social_item(id, "x", str(t, "text"), true, str(user, "name"),
+    char *text = unescape_text(str(t, "text"));
+    if (text == NULL)
+        return NULL;
+    json_t *item = intake_social_item(id, "x", text, true, str(user, "name"),
                                       username ? handle : NULL, link);
+    free(text);
+    if (item == NULL)
+        return NULL;
     json_t *thread = json_object_get(item, "thread");
     json_object_set_new(thread, "post_id", json_string(id));
     if (str(t, "conversation_id"))

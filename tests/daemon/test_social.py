@@ -94,6 +94,11 @@ def fb_data(n):
                                          "%s_999" % PAGE: [fb_comment(99, "too old")]}}
 
 
+# X sends &, < and > escaped; the item must hold what the tenant wrote (an "&amp;" they
+# typed themselves included).
+X_ESCAPED = "@riverside rent & repairs <urgent> -> 3 weeks, I wrote &amp; in my letter"
+
+
 def x_mention(i, text=None):
     return {"id": str(1000 + i), "text": text or "@riverside damp in flat %d" % i,
             "author_id": "77", "created_at": "2026-11-20T10:%02d:00.000Z" % i,
@@ -205,7 +210,8 @@ class FirstRunAndRestart(Base):
                        "--data", write(self.dir, "fb.json", fb_data(7)))
         fb.control(empty_page=True)
         x = self.peer("x", "--page-size", 3, "--data", write(
-            self.dir, "x.json", {"mentions": [x_mention(i) for i in range(7)],
+            self.dir, "x.json", {"mentions": [x_mention(i) for i in range(3)] + [x_mention(
+                3, X_ESCAPED)] + [x_mention(i) for i in range(4, 7)],
                                  "users": X_USERS}))
         notes = [masto_note(i) for i in range(1, 8)]
         notes[2] = masto_note(3, "<p>private word</p>", visibility="direct")
@@ -254,6 +260,7 @@ class FirstRunAndRestart(Base):
         self.assertEqual(t["permalink"], "https://x.com/tenant77/status/1003")
         self.assertEqual(t["thread"]["conversation_id"], "1003")
         self.assertEqual(t["received_at"], "2026-11-20T10:03:00.000Z")
+        self.assertEqual(t["body"], X_ESCAPED)
         m = self.item("md", "50004")
         self.assertEqual(m["body"], "Hi @riverside the heating & hot water are off in "
                                     "flat 4, help!")

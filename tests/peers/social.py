@@ -90,6 +90,13 @@ def b64(s):
     return base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
 
 
+def x_text(t):
+    """A post as X's API sends it: &, < and > in its text escaped as HTML entities (X
+    escapes them and no others)."""
+    esc = t["text"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return dict(t, text=esc)
+
+
 def unb64(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)).decode()
 
@@ -445,8 +452,8 @@ class Handler(BaseHTTPRequestHandler):
                 "result_count": len(chunk)}
         if more:
             meta["next_token"] = b64("%d:%s" % (st.token_generation, rows[size]["id"]))
-        self.answer(200, {"data": chunk, "includes": {"users": users}, "meta": meta},
-                    headers, e)
+        self.answer(200, {"data": [x_text(t) for t in chunk], "includes": {"users": users},
+                          "meta": meta}, headers, e)
 
     def post_x(self, u, b, e):
         st = self.state
