@@ -24,7 +24,8 @@ static const char usage[] =
     "  --config FILE   the configuration file (see `intake config keys`)\n"
     "  --until-idle    stop once every source has polled once and every item is\n"
     "                  processed and delivered (or dead-lettered), then print a summary\n"
-    "                  table on stdout\n";
+    "                  table on stdout; deliveries for sinks no longer in the config\n"
+    "                  stay in the spool (logged once as deliveries_left)\n";
 
 /* Blocks the signals the main thread waits for, in this and every later thread. */
 static void block_signals(void)

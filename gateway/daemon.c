@@ -14,6 +14,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -849,7 +850,27 @@ static void reload_rules(struct daemon *d)
     pthread_mutex_unlock(&d->mu);
 }
 
-/* True once every polling source finished a pass and nothing waits in the spool. */
+/* Deliveries still to make, counted for the sinks of this configuration only: those of a
+ * sink taken out of it wait in the spool for a run that has it again, and must not keep
+ * --until-idle waiting for ever. */
+struct unfinished {
+    const struct daemon *d;
+    long mine, others;
+};
+
+static void count_unfinished(void *ud, const char *sink, const char *state, long count)
+{
+    struct unfinished *u = ud;
+    if (strcmp(state, "pending") != 0 && strcmp(state, "sending") != 0)
+        return;
+    bool mine = false;
+    for (size_t i = 0; i < u->d->nsinks && !mine; i++)
+        mine = strcmp(u->d->sink_names[i], sink) == 0;
+    *(mine ? &u->mine : &u->others) += count;
+}
+
+/* True once every polling source finished a pass and nothing waits in the spool for this
+ * run (the first time deliveries for sinks it does not have are left, says so once). */
 static bool idle(struct daemon *d, intake_spool *sp)
 {
     pthread_mutex_lock(&d->mu);
@@ -859,8 +880,19 @@ static bool idle(struct daemon *d, intake_spool *sp)
             polled = false;
     pthread_mutex_unlock(&d->mu);
     struct intake_spool_stats st;
-    return polled && intake_spool_stats(sp, &st) == INTAKE_SPOOL_OK && st.items_new == 0 &&
-           st.deliveries_pending == 0;
+    struct unfinished u = {d, 0, 0};
+    if (!polled || intake_spool_stats(sp, &st) != INTAKE_SPOOL_OK || st.items_new != 0 ||
+        intake_spool_count(sp, INTAKE_COUNT_DELIVERIES_BY_SINK_STATE, count_unfinished, &u) !=
+            INTAKE_SPOOL_OK ||
+        u.mine != 0)
+        return false;
+    if (u.others != 0) {
+        char n[32];
+        snprintf(n, sizeof n, "%ld", u.others);
+        intake_log(INTAKE_LOG_WARN, "deliveries_left", "count", n, "reason",
+                   "their sinks are not in this configuration; they wait in the spool", NULL);
+    }
+    return true;
 }
 
 static void wait_signals(struct daemon *d)
