@@ -435,50 +435,44 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(self.gw.events("stopped"))
         self.tmp.cleanup()
 
-    def test_sigterm_leaves_undelivered_work_in_the_spool(self):
+    def refusing_crm(self):
+        """A CRM answering 503 (stopped at the test's end), and the gateway run against it
+        until one delivery waits for a retry, then stopped with SIGINT."""
         crm_dir = __import__("tempfile").mkdtemp()
         crm = Crm(crm_dir, "--mode", "503")
-        try:
-            self.gw = Gateway(INTAKE, config(sinks=http_sink(crm.url)))
-            self.gw.submit("mta", item("s-1", "hello"))
-            self.gw.start()
-            self.gw.wait_for(lambda: self.gw.events("delivery_retry"), what="a retry")
-            self.assertEqual(self.gw.stop(signal.SIGINT), 0)
-            row = self.gw.db().execute("SELECT state FROM deliveries").fetchone()
-            self.assertEqual(row[0], "pending")
-            crm.control(mode="ok")
-            self.gw.start()
-            self.gw.wait_for(lambda: self.gw.events("delivered"), what="delivery")
-            self.gw.stop()
-            self.assertEqual(len(crm.cases()), 1)
-        finally:
-            crm.stop()
-            shutil.rmtree(crm_dir, ignore_errors=True)
+        self.addCleanup(shutil.rmtree, crm_dir, ignore_errors=True)
+        self.addCleanup(crm.stop)
+        self.gw = Gateway(INTAKE, config(sinks=http_sink(crm.url)))
+        self.gw.submit("mta", item("s-1", "hello"))
+        self.gw.start()
+        self.gw.wait_for(lambda: self.gw.events("delivery_retry"), what="a retry")
+        self.assertEqual(self.gw.stop(signal.SIGINT), 0)
+        return crm
+
+    def test_sigterm_leaves_undelivered_work_in_the_spool(self):
+        crm = self.refusing_crm()
+        row = self.gw.db().execute("SELECT state FROM deliveries").fetchone()
+        self.assertEqual(row[0], "pending")
+        crm.control(mode="ok")
+        self.gw.start()
+        self.gw.wait_for(lambda: self.gw.events("delivered"), what="delivery")
+        self.gw.stop()
+        self.assertEqual(len(crm.cases()), 1)
 
     def test_until_idle_does_not_wait_for_a_sink_taken_out_of_the_config(self):
-        crm_dir = __import__("tempfile").mkdtemp()
-        crm = Crm(crm_dir, "--mode", "503")
-        try:
-            self.gw = Gateway(INTAKE, config(sinks=http_sink(crm.url)))
-            self.gw.submit("mta", item("s-1", "hello"))
-            self.gw.start()
-            self.gw.wait_for(lambda: self.gw.events("delivery_retry"), what="a retry")
-            self.assertEqual(self.gw.stop(signal.SIGINT), 0)
-            # the CRM sink is taken out; the audit file is the only sink now
-            with open(self.gw.config, "w") as f:
-                f.write(config(sinks='[sink "audit"]\ntype = jsonl\npath = records.jsonl\n'))
-            self.gw.submit("mta", item("s-2", "Thank you, the repair team were brilliant."))
-            self.gw.start("--until-idle")
-            self.gw.proc.communicate(timeout=60)
-            self.assertEqual(self.gw.proc.returncode, 0)
-            left = self.gw.events("deliveries_left")
-            self.assertEqual(len(left), 1)
-            self.assertEqual(left[0]["count"], "1")
-            rows = dict(self.gw.db().execute("SELECT sink, state FROM deliveries"))
-            self.assertEqual(rows, {"crm": "pending", "audit": "done"})
-        finally:
-            crm.stop()
-            shutil.rmtree(crm_dir, ignore_errors=True)
+        self.refusing_crm()
+        # the CRM sink is taken out; the audit file is the only sink now
+        with open(self.gw.config, "w") as f:
+            f.write(config(sinks='[sink "audit"]\ntype = jsonl\npath = records.jsonl\n'))
+        self.gw.submit("mta", item("s-2", "Thank you, the repair team were brilliant."))
+        self.gw.start("--until-idle")
+        self.gw.proc.communicate(timeout=60)
+        self.assertEqual(self.gw.proc.returncode, 0)
+        left = self.gw.events("deliveries_left")
+        self.assertEqual(len(left), 1)
+        self.assertEqual(left[0]["count"], "1")
+        rows = dict(self.gw.db().execute("SELECT sink, state FROM deliveries"))
+        self.assertEqual(rows, {"crm": "pending", "audit": "done"})
 
     def test_bad_config_does_not_start(self):
         self.gw = Gateway(INTAKE, "[spool]\npath = spool.db\nbogus = 1\n")
