@@ -394,6 +394,15 @@ static uint32_t lookup_ascii(const pii_names *nm, const char *s, size_t n)
     return nm->slot[find_slot(nm, key, n, hash_key(key, n))].flags;
 }
 
+/* Whether k[0..n) is made of lower-case ASCII letters only. */
+static bool ascii_letters(const char *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (k[i] < 'a' || k[i] > 'z')
+            return false;
+    return true;
+}
+
 /* Whether a[0..n), ASCII letters in any case, is the lower-case key b[0..n). */
 static bool same_folded(const char *a, const char *b, size_t n)
 {
@@ -503,6 +512,7 @@ struct tok {
 struct hint_part {
     char key[KEY_MAX];
     size_t len;
+    uint32_t hash; /* a key of 1 to 15 ASCII letters: hash_key of it, as a token's; else 0 */
     int role; /* HINT_GIVEN, HINT_SUR, HINT_OTHER */
     bool weak;
 };
@@ -519,6 +529,7 @@ struct scan {
     struct hint_part hint[MAX_HINT];
     size_t nhint;
     uint8_t hint_first[32]; /* bit set of the hint parts' first key bytes */
+    uint64_t hint_hashes;   /* bit set of the hint parts' hashes, modulo 64 */
     bool lower_text; /* no capitalised word at all: names may be written in lower case */
     size_t marks;    /* tokens marked so far */
     size_t mark_lo, mark_hi; /* with marks: every marked token lies in [mark_lo, mark_hi] */
@@ -1023,14 +1034,31 @@ static unsigned char first_byte(const struct scan *sc, size_t i)
     return c0 >= 'A' && c0 <= 'Z' ? (unsigned char)(c0 + 32) : c0;
 }
 
-/* Whether token i starts as a part of the author's name does (a cheap test before
- * hint_match). */
+/* Whether token i may be a part of the author's name (a cheap test before hint_match):
+ * a word of ASCII letters by its hash, which it holds already, any other by its first
+ * byte. */
 static bool maybe_hint(const struct scan *sc, size_t i)
 {
     if (sc->nhint == 0)
         return false;
+    uint32_t h = sc->t[i].hash;
+    if (h != 0)
+        return (sc->hint_hashes >> (h & 63)) & 1;
     unsigned char c0 = first_byte(sc, i);
     return (sc->hint_first[c0 >> 3] & (1u << (c0 & 7))) != 0;
+}
+
+/* hint_match for token t, a word of ASCII letters with its hash: only a part whose key is
+ * made of ASCII letters can be it, and the hashes tell most apart. */
+static int hint_match_letters(const struct scan *sc, const struct tok *t)
+{
+    size_t n = t->e - t->s;
+    for (size_t h = 0; h < sc->nhint; h++) {
+        const struct hint_part *p = &sc->hint[h];
+        if (p->hash == t->hash && p->len == n && same_folded(sc->text + t->s, p->key, n))
+            return (int)h;
+    }
+    return -1;
 }
 
 /* The index of hint part matching token i, or -1. */
@@ -1039,6 +1067,8 @@ static int hint_match(struct scan *sc, size_t i)
     if (i >= sc->n || !maybe_hint(sc, i))
         return -1;
     const struct tok *t = &sc->t[i];
+    if (t->hash != 0)
+        return hint_match_letters(sc, t);
     unsigned char c0 = first_byte(sc, i);
     bool any = false;
     for (size_t h = 0; h < sc->nhint && !any; h++)
@@ -1098,6 +1128,9 @@ static void hint_add(struct scan *sc, const char *w, size_t n, uint32_t f, uint1
     p->len = make_key(w, n, p->key, false);
     if (p->len == 0)
         return;
+    p->hash = 0;
+    if (p->len < 16 && ascii_letters(p->key, p->len))
+        p->hash = hash_key(p->key, p->len);
     p->weak = (f & NF_TIER) != 0;
     p->role = HINT_OTHER;
     if (sc->nhint == 0 && (f & NF_FIRST) && !(shape & SH_INITIAL))
@@ -1160,6 +1193,7 @@ static void read_hint(struct scan *sc, const struct intake_redact_hints *hints)
 {
     sc->nhint = 0;
     memset(sc->hint_first, 0, sizeof sc->hint_first);
+    sc->hint_hashes = 0;
     if (!hints || !hints->author_name || hints->author_name_len == 0)
         return;
     const char *s = hints->author_name;
@@ -1192,6 +1226,7 @@ static void read_hint(struct scan *sc, const struct intake_redact_hints *hints)
     for (size_t h = 0; h < sc->nhint; h++) {
         unsigned char c0 = (unsigned char)sc->hint[h].key[0];
         sc->hint_first[c0 >> 3] |= (uint8_t)(1u << (c0 & 7));
+        sc->hint_hashes |= 1ull << (sc->hint[h].hash & 63);
     }
 }
 
