@@ -526,6 +526,10 @@ struct scan {
     struct tok *t;
     size_t n, cap;
     struct tok local[LOCAL_TOKS];
+    uint32_t *cand; /* the tokens the rules must look at, in order (see add_word) */
+    size_t ncand;
+    uint32_t cand_local[LOCAL_TOKS];
+    uint64_t hint_words; /* bit set of the hashes of the display name's ASCII words */
     struct hint_part hint[MAX_HINT];
     size_t nhint;
     uint8_t hint_first[32]; /* bit set of the hint parts' first key bytes */
@@ -777,20 +781,27 @@ static bool inert_byte(const char *s, size_t n, size_t i)
            (unsigned)((s[i - 1] | 32) - 'a') < 26u;
 }
 
-/* Makes room for one more token. Returns 0, or -1 when memory runs out. */
+/* Makes room for one more token, and for it in the list of candidates. Returns 0, or -1
+ * when memory runs out. */
 static int room_for_tok(struct scan *sc)
 {
-    if (sc->n == sc->cap) {
-        size_t cap = sc->cap * 2;
-        struct tok *v = sc->t == sc->local ? malloc(cap * sizeof *v)
-                                           : realloc(sc->t, cap * sizeof *v);
-        if (!v)
-            return -1;
-        if (sc->t == sc->local)
-            memcpy(v, sc->local, sc->n * sizeof *v);
-        sc->t = v;
-        sc->cap = cap;
-    }
+    if (sc->n < sc->cap)
+        return 0;
+    size_t cap = sc->cap * 2;
+    bool local = sc->t == sc->local;
+    struct tok *v = local ? malloc(cap * sizeof *v) : realloc(sc->t, cap * sizeof *v);
+    if (!v)
+        return -1;
+    if (local)
+        memcpy(v, sc->local, sc->n * sizeof *v);
+    sc->t = v;
+    uint32_t *c = local ? malloc(cap * sizeof *c) : realloc(sc->cand, cap * sizeof *c);
+    if (!c)
+        return -1;
+    if (local)
+        memcpy(c, sc->cand_local, sc->ncand * sizeof *c);
+    sc->cand = c;
+    sc->cap = cap;
     return 0;
 }
 
@@ -821,6 +832,23 @@ static bool starts_sentence(const struct scan *sc, const struct tok *t)
     if (!(t->gap & G_END))
         return false;
     return !(sc->t[sc->n - 1].shape & SH_INITIAL);
+}
+
+/* Whether block_all or rules_at could do anything at a token of this shape and hash,
+ * unless the text turns out to have no capitalised word (then rules_at sees every token):
+ * a mention; a capitalised word (even with digits: it starts or breaks a run) or the first
+ * of a sentence or a line; not another word with digits; a word not of ASCII letters (no
+ * hash); one that may be a context word (the Bloom filter) or a word of the author's name
+ * (hint_words, a superset of read_hint's parts). */
+static bool rules_may_act(const struct scan *sc, uint16_t shape, uint32_t hash)
+{
+    if (shape & (SH_MENTION | SH_CAP | SH_ALLCAPS | SH_INITIAL | SH_SENT | SH_LINE))
+        return true;
+    if (shape & SH_DIGIT)
+        return false;
+    if (hash == 0)
+        return true;
+    return ((sc->hint_words >> (hash & 63)) & 1) || bloom_has(sc->nm->bloom, hash);
 }
 
 /* Makes a token of the word at text[i], after a gap with bits g, and stores the word's
@@ -862,6 +890,8 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
      * would be too many: they fill the core's queue of misses and stall the tokeniser) */
     if (hash != 0 && (shape & (SH_CAP | SH_ALLCAPS | SH_INITIAL | SH_SENT | SH_LINE)))
         __builtin_prefetch(&sc->nm->slot[hash & sc->nm->mask]);
+    sc->cand[sc->ncand] = (uint32_t)sc->n;
+    sc->ncand += rules_may_act(sc, shape, hash);
     sc->n++;
     return 0;
 }
@@ -1162,28 +1192,41 @@ static size_t hint_word(const pii_names *nm, const char *s, size_t n, size_t i,
     return w;
 }
 
-/* Starts loading the table slots of the display name's words (ASCII letters only), so
- * that read_hint, after the text is tokenised, finds them in the cache: the author's name
- * is rarely looked up twice in a row. */
-static void prefetch_hint(const pii_names *nm, const struct intake_redact_hints *hints)
+static bool ascii_letter(char c)
 {
-    enum { LOOK = 48 }; /* the bytes of the name looked at */
+    return (unsigned)((c | 32) - 'a') < 26u;
+}
+
+/* Before the text is tokenised: notes in sc->hint_words the hash of every run of 1 to 15
+ * ASCII letters in the part of the author's display name that read_hint reads. Any part
+ * read_hint keeps that is a word of ASCII letters is one of those runs, so a token whose
+ * hash is not among them is none of the name's parts. Also starts loading the table slots
+ * of the first few, so that read_hint, after the text is tokenised, finds them in the
+ * cache: the author's name is rarely looked up twice in a row. */
+static void hint_prepare(struct scan *sc, const struct intake_redact_hints *hints)
+{
+    sc->hint_words = 0;
     if (!hints || !hints->author_name)
         return;
-    char s[LOOK + 16] = {0}; /* zero past the name: a word ends there, and 16 bytes
-                              * can always be read from any of its words */
-    size_t n = hints->author_name_len < LOOK ? hints->author_name_len : LOOK;
-    memcpy(s, hints->author_name, n);
-    for (size_t i = 0, words = 0; i < n && words < MAX_HINT; words++) {
-        struct caseinfo ci = {0};
-        uint32_t hash = 0;
-        uint64_t head = 0;
-        size_t w = ascii_word(s, sizeof s, i, &ci, &hash, &head);
-        if (w == 0)
-            break;
-        __builtin_prefetch(&nm->slot[hash & nm->mask]);
-        for (i += w; i < n && (bclass(s, i) == 'S' || bclass(s, i) == 'P'); i++)
-            ;
+    const char *s = hints->author_name;
+    size_t n = hint_cut(s, hints->author_name_len);
+    for (size_t i = 0, runs = 0; i < n;) {
+        if (!ascii_letter(s[i])) {
+            i++;
+            continue;
+        }
+        uint64_t key[2] = {0, 0};
+        size_t j = i;
+        for (; j < n && ascii_letter(s[j]); j++)
+            if (j - i < 16)
+                key[(j - i) >> 3] |= (uint64_t)(unsigned char)(s[j] | 32) << (8 * ((j - i) & 7));
+        if (j - i < 16) {
+            uint32_t h = hash_finish(hash_start(key[0], key[1], j - i));
+            sc->hint_words |= 1ull << (h & 63);
+            if (runs++ < MAX_HINT)
+                __builtin_prefetch(&sc->nm->slot[h & sc->nm->mask]);
+        }
+        i = j;
     }
 }
 
@@ -1343,18 +1386,22 @@ static bool run_joined(const struct scan *sc, size_t i)
     return g == 0 || g == G_AMP;
 }
 
+/* Blocks within every run of capitalised words. Such words are all candidates, so only
+ * the candidates are walked. */
 static void block_all(struct scan *sc)
 {
-    for (size_t i = 0; i < sc->n;) {
+    for (size_t k = 0; k < sc->ncand;) {
+        size_t i = sc->cand[k];
         if (!run_word(sc, i)) {
-            i++;
+            k++;
             continue;
         }
         size_t b = i + 1;
         while (b < sc->n && run_word(sc, b) && run_joined(sc, b))
             b++;
         block_run(sc, i, b);
-        i = b;
+        while (k < sc->ncand && sc->cand[k] < b)
+            k++;
     }
 }
 
@@ -1923,17 +1970,24 @@ int pii_names_find(const pii_names *nm, const char *text, size_t len,
     sc->t = sc->local;
     sc->n = 0;
     sc->cap = LOCAL_TOKS;
+    sc->cand = sc->cand_local;
+    sc->ncand = 0;
     sc->lower_text = true;
     sc->marks = 0;
     sc->mark_lo = SIZE_MAX;
     sc->mark_hi = 0;
-    prefetch_hint(nm, hints);
+    hint_prepare(sc, hints);
     int rc = tokenise(sc);
     if (rc == 0) {
         read_hint(sc, hints);
         block_all(sc);
-        for (size_t i = 0; i < sc->n; i++)
-            rules_at(sc, i);
+        if (sc->lower_text) {
+            for (size_t i = 0; i < sc->n; i++)
+                rules_at(sc, i);
+        } else {
+            for (size_t k = 0; k < sc->ncand; k++)
+                rules_at(sc, sc->cand[k]);
+        }
         if (sc->marks) {
             rule_and(sc);
             rule_again(sc);
@@ -1944,6 +1998,8 @@ int pii_names_find(const pii_names *nm, const char *text, size_t len,
     }
     if (sc->t != sc->local)
         free(sc->t);
+    if (sc->cand != sc->cand_local)
+        free(sc->cand);
     return rc;
 }
 
