@@ -530,6 +530,7 @@ struct scan {
     size_t ncand;
     uint32_t cand_local[LOCAL_TOKS];
     uint64_t hint_words; /* bit set of the hashes of the display name's ASCII words */
+    size_t hint_len;     /* the bytes of the display name that are read (hint_cut) */
     struct hint_part hint[MAX_HINT];
     size_t nhint;
     uint8_t hint_first[32]; /* bit set of the hint parts' first key bytes */
@@ -781,12 +782,9 @@ static bool inert_byte(const char *s, size_t n, size_t i)
            (unsigned)((s[i - 1] | 32) - 'a') < 26u;
 }
 
-/* Makes room for one more token, and for it in the list of candidates. Returns 0, or -1
- * when memory runs out. */
-static int room_for_tok(struct scan *sc)
+/* Doubles the room for tokens and candidates. Returns 0, or -1 when memory runs out. */
+static int grow_toks(struct scan *sc)
 {
-    if (sc->n < sc->cap)
-        return 0;
     size_t cap = sc->cap * 2;
     bool local = sc->t == sc->local;
     struct tok *v = local ? malloc(cap * sizeof *v) : realloc(sc->t, cap * sizeof *v);
@@ -803,6 +801,13 @@ static int room_for_tok(struct scan *sc)
     sc->cand = c;
     sc->cap = cap;
     return 0;
+}
+
+/* Makes room for one more token, and for it in the list of candidates. Returns 0, or -1
+ * when memory runs out. */
+static inline int room_for_tok(struct scan *sc)
+{
+    return sc->n < sc->cap ? 0 : grow_toks(sc);
 }
 
 /* Leaves a possessive "'s" (or "’s") at the end of t's word out of it. */
@@ -1125,14 +1130,16 @@ static int hint_role(struct scan *sc, size_t i)
 static size_t hint_cut(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '|' || s[i] == '(' || s[i] == '<' || s[i] == ',' || s[i] == '/')
+        char c = s[i];
+        if (c == '|' || c == '(' || c == '<' || c == ',' || c == '/')
             return i;
-        if (i > 0 && s[i] == '-' && s[i - 1] == ' ')
-            return i;
-        if (i > 0 && s[i - 1] == ' ' && i + 5 <= n && !memcmp(s + i, "from ", 5))
-            return i;
-        if (i > 0 && s[i - 1] == ' ' && i + 3 <= n && !memcmp(s + i, "at ", 3))
-            return i;
+        if (c != ' ')
+            continue;
+        const char *w = s + i + 1; /* after a blank: " - ", " from ", " at " */
+        size_t left = n - i - 1;
+        if ((left >= 1 && w[0] == '-') || (left >= 5 && !memcmp(w, "from ", 5)) ||
+            (left >= 3 && !memcmp(w, "at ", 3)))
+            return i + 1;
     }
     return n;
 }
@@ -1206,10 +1213,11 @@ static bool ascii_letter(char c)
 static void hint_prepare(struct scan *sc, const struct intake_redact_hints *hints)
 {
     sc->hint_words = 0;
+    sc->hint_len = 0;
     if (!hints || !hints->author_name)
         return;
     const char *s = hints->author_name;
-    size_t n = hint_cut(s, hints->author_name_len);
+    size_t n = sc->hint_len = hint_cut(s, hints->author_name_len);
     for (size_t i = 0, runs = 0; i < n;) {
         if (!ascii_letter(s[i])) {
             i++;
@@ -1230,8 +1238,9 @@ static void hint_prepare(struct scan *sc, const struct intake_redact_hints *hint
     }
 }
 
-/* Reads the author's display name into sc->hint. A name with a title and one word
- * ("Mrs Okafor") gives a surname. Nothing is kept when it does not read as a person's. */
+/* Reads the author's display name (as far as hint_prepare cut it) into sc->hint. A name
+ * with a title and one word ("Mrs Okafor") gives a surname. Nothing is kept when it does
+ * not read as a person's. */
 static void read_hint(struct scan *sc, const struct intake_redact_hints *hints)
 {
     sc->nhint = 0;
@@ -1240,7 +1249,7 @@ static void read_hint(struct scan *sc, const struct intake_redact_hints *hints)
     if (!hints || !hints->author_name || hints->author_name_len == 0)
         return;
     const char *s = hints->author_name;
-    size_t n = hint_cut(s, hints->author_name_len), titles = 0;
+    size_t n = sc->hint_len, titles = 0; /* hint_prepare cut the name */
     for (size_t i = 0; i < n && sc->nhint < MAX_HINT;) {
         uint32_t cp;
         size_t k;
