@@ -847,13 +847,17 @@ static bool starts_sentence(const struct scan *sc, const struct tok *t)
  * (hint_words, a superset of read_hint's parts). */
 static bool rules_may_act(const struct scan *sc, uint16_t shape, uint32_t hash)
 {
-    if (shape & (SH_MENTION | SH_CAP | SH_ALLCAPS | SH_INITIAL | SH_SENT | SH_LINE))
-        return true;
-    if (shape & SH_DIGIT)
-        return false;
-    if (hash == 0)
-        return true;
-    return ((sc->hint_words >> (hash & 63)) & 1) || bloom_has(sc->nm->bloom, hash);
+    /* without a branch: which way a word goes is as good as random, and every word of
+     * the text comes here */
+    const uint64_t *b = sc->nm->bloom;
+    uint32_t x = hash & 4095, y = (hash >> 12) & 4095;
+    uint64_t bloom = (b[x >> 6] >> (x & 63)) & (b[y >> 6] >> (y & 63));
+    uint64_t hint = sc->hint_words >> (hash & 63);
+    unsigned strong = (shape & (SH_MENTION | SH_CAP | SH_ALLCAPS | SH_INITIAL | SH_SENT |
+                                SH_LINE)) != 0;
+    unsigned digit = (shape & SH_DIGIT) != 0;
+    unsigned other = (hash == 0) | (unsigned)((bloom | hint) & 1);
+    return strong | ((digit ^ 1u) & other);
 }
 
 /* Makes a token of the word at text[i], after a gap with bits g, and stores the word's
