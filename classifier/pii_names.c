@@ -905,6 +905,38 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
     return 0;
 }
 
+/* The most common word: lower-case ASCII letters only, right after a single blank that
+ * follows another word (so gap 0, neither the first of a sentence nor of a line, no
+ * possessive, no look-up to start). Makes its token as add_word would, without asking
+ * add_word's questions, and returns the word's end; returns 0, making nothing, for any
+ * other word (add_word makes it then). Room for the token must be there. */
+static inline __attribute__((always_inline)) size_t add_lower(struct scan *sc, size_t i)
+{
+    const char *s = sc->text;
+    size_t n = sc->len;
+    if ((unsigned)((unsigned char)s[i] - 'a') >= 26u)
+        return 0;
+    unsigned char tail[16] = {0};
+    const unsigned char *p = (const unsigned char *)s + i;
+    if (n - i < 16) {
+        memcpy(tail, p, n - i);
+        p = tail;
+    }
+    struct letters16 r;
+    read_letters16(p, &r);
+    size_t e = i + r.len;
+    char after = e < n ? bclass(s, e) : 'S';
+    if (r.len == 16 || (after != 'S' && after != 'N' && after != 'P'))
+        return 0;
+    uint32_t hash = hash_finish(hash_start(r.lo, r.hi, r.len));
+    sc->t[sc->n] = (struct tok){
+        .s = (uint32_t)i, .e = (uint32_t)e, .hash = hash, .head = r.lo, .shape = SH_LOWER};
+    sc->cand[sc->ncand] = (uint32_t)sc->n;
+    sc->ncand += rules_may_act(sc, SH_LOWER, hash);
+    sc->n++;
+    return e;
+}
+
 /* Marks the tokens from `first` on as inert (their chunk is an address or a link). */
 static void make_inert(struct scan *sc, size_t first)
 {
@@ -957,7 +989,12 @@ static int tokenise(struct scan *sc)
         /* the common case, one space and the next word, without going round the loop */
         while (i + 1 < n && s[i] == ' ' && (unsigned)((s[i + 1] | 32) - 'a') < 26u) {
             in_chunk = true, inert = false, chunk_tok = sc->n;
-            if (add_word(sc, i + 1, 0, false, &i) != 0)
+            if (room_for_tok(sc) != 0)
+                return -1;
+            size_t e = add_lower(sc, i + 1);
+            if (e != 0)
+                i = e;
+            else if (add_word(sc, i + 1, 0, false, &i) != 0)
                 return -1;
         }
     }
