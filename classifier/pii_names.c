@@ -394,6 +394,15 @@ static uint32_t lookup_ascii(const pii_names *nm, const char *s, size_t n)
     return nm->slot[find_slot(nm, key, n, hash_key(key, n))].flags;
 }
 
+/* Whether k[0..n) is made of lower-case ASCII letters only. */
+static bool ascii_letters(const char *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (k[i] < 'a' || k[i] > 'z')
+            return false;
+    return true;
+}
+
 /* Whether a[0..n), ASCII letters in any case, is the lower-case key b[0..n). */
 static bool same_folded(const char *a, const char *b, size_t n)
 {
@@ -503,6 +512,7 @@ struct tok {
 struct hint_part {
     char key[KEY_MAX];
     size_t len;
+    uint32_t hash; /* a key of 1 to 15 ASCII letters: hash_key of it, as a token's; else 0 */
     int role; /* HINT_GIVEN, HINT_SUR, HINT_OTHER */
     bool weak;
 };
@@ -516,9 +526,15 @@ struct scan {
     struct tok *t;
     size_t n, cap;
     struct tok local[LOCAL_TOKS];
+    uint32_t *cand; /* the tokens the rules must look at, in order (see add_word) */
+    size_t ncand;
+    uint32_t cand_local[LOCAL_TOKS];
+    uint64_t hint_words; /* bit set of the hashes of the display name's ASCII words */
+    size_t hint_len;     /* the bytes of the display name that are read (hint_cut) */
     struct hint_part hint[MAX_HINT];
     size_t nhint;
     uint8_t hint_first[32]; /* bit set of the hint parts' first key bytes */
+    uint64_t hint_hashes;   /* bit set of the hint parts' hashes, modulo 64 */
     bool lower_text; /* no capitalised word at all: names may be written in lower case */
     size_t marks;    /* tokens marked so far */
     size_t mark_lo, mark_hi; /* with marks: every marked token lies in [mark_lo, mark_hi] */
@@ -766,21 +782,32 @@ static bool inert_byte(const char *s, size_t n, size_t i)
            (unsigned)((s[i - 1] | 32) - 'a') < 26u;
 }
 
-/* Makes room for one more token. Returns 0, or -1 when memory runs out. */
-static int room_for_tok(struct scan *sc)
+/* Doubles the room for tokens and candidates. Returns 0, or -1 when memory runs out. */
+static int grow_toks(struct scan *sc)
 {
-    if (sc->n == sc->cap) {
-        size_t cap = sc->cap * 2;
-        struct tok *v = sc->t == sc->local ? malloc(cap * sizeof *v)
-                                           : realloc(sc->t, cap * sizeof *v);
-        if (!v)
-            return -1;
-        if (sc->t == sc->local)
-            memcpy(v, sc->local, sc->n * sizeof *v);
-        sc->t = v;
-        sc->cap = cap;
-    }
+    size_t cap = sc->cap * 2;
+    bool local = sc->t == sc->local;
+    struct tok *v = local ? malloc(cap * sizeof *v) : realloc(sc->t, cap * sizeof *v);
+    if (!v)
+        return -1;
+    if (local)
+        memcpy(v, sc->local, sc->n * sizeof *v);
+    sc->t = v;
+    uint32_t *c = local ? malloc(cap * sizeof *c) : realloc(sc->cand, cap * sizeof *c);
+    if (!c)
+        return -1;
+    if (local)
+        memcpy(c, sc->cand_local, sc->ncand * sizeof *c);
+    sc->cand = c;
+    sc->cap = cap;
     return 0;
+}
+
+/* Makes room for one more token, and for it in the list of candidates. Returns 0, or -1
+ * when memory runs out. */
+static inline int room_for_tok(struct scan *sc)
+{
+    return sc->n < sc->cap ? 0 : grow_toks(sc);
 }
 
 /* Leaves a possessive "'s" (or "’s") at the end of t's word out of it. */
@@ -810,6 +837,27 @@ static bool starts_sentence(const struct scan *sc, const struct tok *t)
     if (!(t->gap & G_END))
         return false;
     return !(sc->t[sc->n - 1].shape & SH_INITIAL);
+}
+
+/* Whether block_all or rules_at could do anything at a token of this shape and hash,
+ * unless the text turns out to have no capitalised word (then rules_at sees every token):
+ * a mention; a capitalised word (even with digits: it starts or breaks a run) or the first
+ * of a sentence or a line; not another word with digits; a word not of ASCII letters (no
+ * hash); one that may be a context word (the Bloom filter) or a word of the author's name
+ * (hint_words, a superset of read_hint's parts). */
+static bool rules_may_act(const struct scan *sc, uint16_t shape, uint32_t hash)
+{
+    /* without a branch: which way a word goes is as good as random, and every word of
+     * the text comes here */
+    const uint64_t *b = sc->nm->bloom;
+    uint32_t x = hash & 4095, y = (hash >> 12) & 4095;
+    uint64_t bloom = (b[x >> 6] >> (x & 63)) & (b[y >> 6] >> (y & 63));
+    uint64_t hint = sc->hint_words >> (hash & 63);
+    unsigned strong = (shape & (SH_MENTION | SH_CAP | SH_ALLCAPS | SH_INITIAL | SH_SENT |
+                                SH_LINE)) != 0;
+    unsigned digit = (shape & SH_DIGIT) != 0;
+    unsigned other = (hash == 0) | (unsigned)((bloom | hint) & 1);
+    return strong | ((digit ^ 1u) & other);
 }
 
 /* Makes a token of the word at text[i], after a gap with bits g, and stores the word's
@@ -851,8 +899,42 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
      * would be too many: they fill the core's queue of misses and stall the tokeniser) */
     if (hash != 0 && (shape & (SH_CAP | SH_ALLCAPS | SH_INITIAL | SH_SENT | SH_LINE)))
         __builtin_prefetch(&sc->nm->slot[hash & sc->nm->mask]);
+    sc->cand[sc->ncand] = (uint32_t)sc->n;
+    sc->ncand += rules_may_act(sc, shape, hash);
     sc->n++;
     return 0;
+}
+
+/* The most common word: lower-case ASCII letters only, right after a single blank that
+ * follows another word (so gap 0, neither the first of a sentence nor of a line, no
+ * possessive, no look-up to start). Makes its token as add_word would, without asking
+ * add_word's questions, and returns the word's end; returns 0, making nothing, for any
+ * other word (add_word makes it then). Room for the token must be there. */
+static inline __attribute__((always_inline)) size_t add_lower(struct scan *sc, size_t i)
+{
+    const char *s = sc->text;
+    size_t n = sc->len;
+    if ((unsigned)((unsigned char)s[i] - 'a') >= 26u)
+        return 0;
+    unsigned char tail[16] = {0};
+    const unsigned char *p = (const unsigned char *)s + i;
+    if (n - i < 16) {
+        memcpy(tail, p, n - i);
+        p = tail;
+    }
+    struct letters16 r;
+    read_letters16(p, &r);
+    size_t e = i + r.len;
+    char after = e < n ? bclass(s, e) : 'S';
+    if (r.len == 16 || (after != 'S' && after != 'N' && after != 'P'))
+        return 0;
+    uint32_t hash = hash_finish(hash_start(r.lo, r.hi, r.len));
+    sc->t[sc->n] = (struct tok){
+        .s = (uint32_t)i, .e = (uint32_t)e, .hash = hash, .head = r.lo, .shape = SH_LOWER};
+    sc->cand[sc->ncand] = (uint32_t)sc->n;
+    sc->ncand += rules_may_act(sc, SH_LOWER, hash);
+    sc->n++;
+    return e;
 }
 
 /* Marks the tokens from `first` on as inert (their chunk is an address or a link). */
@@ -907,7 +989,12 @@ static int tokenise(struct scan *sc)
         /* the common case, one space and the next word, without going round the loop */
         while (i + 1 < n && s[i] == ' ' && (unsigned)((s[i + 1] | 32) - 'a') < 26u) {
             in_chunk = true, inert = false, chunk_tok = sc->n;
-            if (add_word(sc, i + 1, 0, false, &i) != 0)
+            if (room_for_tok(sc) != 0)
+                return -1;
+            size_t e = add_lower(sc, i + 1);
+            if (e != 0)
+                i = e;
+            else if (add_word(sc, i + 1, 0, false, &i) != 0)
                 return -1;
         }
     }
@@ -1023,14 +1110,31 @@ static unsigned char first_byte(const struct scan *sc, size_t i)
     return c0 >= 'A' && c0 <= 'Z' ? (unsigned char)(c0 + 32) : c0;
 }
 
-/* Whether token i starts as a part of the author's name does (a cheap test before
- * hint_match). */
+/* Whether token i may be a part of the author's name (a cheap test before hint_match):
+ * a word of ASCII letters by its hash, which it holds already, any other by its first
+ * byte. */
 static bool maybe_hint(const struct scan *sc, size_t i)
 {
     if (sc->nhint == 0)
         return false;
+    uint32_t h = sc->t[i].hash;
+    if (h != 0)
+        return (sc->hint_hashes >> (h & 63)) & 1;
     unsigned char c0 = first_byte(sc, i);
     return (sc->hint_first[c0 >> 3] & (1u << (c0 & 7))) != 0;
+}
+
+/* hint_match for token t, a word of ASCII letters with its hash: only a part whose key is
+ * made of ASCII letters can be it, and the hashes tell most apart. */
+static int hint_match_letters(const struct scan *sc, const struct tok *t)
+{
+    size_t n = t->e - t->s;
+    for (size_t h = 0; h < sc->nhint; h++) {
+        const struct hint_part *p = &sc->hint[h];
+        if (p->hash == t->hash && p->len == n && same_folded(sc->text + t->s, p->key, n))
+            return (int)h;
+    }
+    return -1;
 }
 
 /* The index of hint part matching token i, or -1. */
@@ -1039,6 +1143,8 @@ static int hint_match(struct scan *sc, size_t i)
     if (i >= sc->n || !maybe_hint(sc, i))
         return -1;
     const struct tok *t = &sc->t[i];
+    if (t->hash != 0)
+        return hint_match_letters(sc, t);
     unsigned char c0 = first_byte(sc, i);
     bool any = false;
     for (size_t h = 0; h < sc->nhint && !any; h++)
@@ -1065,14 +1171,16 @@ static int hint_role(struct scan *sc, size_t i)
 static size_t hint_cut(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '|' || s[i] == '(' || s[i] == '<' || s[i] == ',' || s[i] == '/')
+        char c = s[i];
+        if (c == '|' || c == '(' || c == '<' || c == ',' || c == '/')
             return i;
-        if (i > 0 && s[i] == '-' && s[i - 1] == ' ')
-            return i;
-        if (i > 0 && s[i - 1] == ' ' && i + 5 <= n && !memcmp(s + i, "from ", 5))
-            return i;
-        if (i > 0 && s[i - 1] == ' ' && i + 3 <= n && !memcmp(s + i, "at ", 3))
-            return i;
+        if (c != ' ')
+            continue;
+        const char *w = s + i + 1; /* after a blank: " - ", " from ", " at " */
+        size_t left = n - i - 1;
+        if ((left >= 1 && w[0] == '-') || (left >= 5 && !memcmp(w, "from ", 5)) ||
+            (left >= 3 && !memcmp(w, "at ", 3)))
+            return i + 1;
     }
     return n;
 }
@@ -1098,6 +1206,9 @@ static void hint_add(struct scan *sc, const char *w, size_t n, uint32_t f, uint1
     p->len = make_key(w, n, p->key, false);
     if (p->len == 0)
         return;
+    p->hash = 0;
+    if (p->len < 16 && ascii_letters(p->key, p->len))
+        p->hash = hash_key(p->key, p->len);
     p->weak = (f & NF_TIER) != 0;
     p->role = HINT_OTHER;
     if (sc->nhint == 0 && (f & NF_FIRST) && !(shape & SH_INITIAL))
@@ -1129,41 +1240,57 @@ static size_t hint_word(const pii_names *nm, const char *s, size_t n, size_t i,
     return w;
 }
 
-/* Starts loading the table slots of the display name's words (ASCII letters only), so
- * that read_hint, after the text is tokenised, finds them in the cache: the author's name
- * is rarely looked up twice in a row. */
-static void prefetch_hint(const pii_names *nm, const struct intake_redact_hints *hints)
+static bool ascii_letter(char c)
 {
-    enum { LOOK = 48 }; /* the bytes of the name looked at */
+    return (unsigned)((c | 32) - 'a') < 26u;
+}
+
+/* Before the text is tokenised: notes in sc->hint_words the hash of every run of 1 to 15
+ * ASCII letters in the part of the author's display name that read_hint reads. Any part
+ * read_hint keeps that is a word of ASCII letters is one of those runs, so a token whose
+ * hash is not among them is none of the name's parts. Also starts loading the table slots
+ * of the first few, so that read_hint, after the text is tokenised, finds them in the
+ * cache: the author's name is rarely looked up twice in a row. */
+static void hint_prepare(struct scan *sc, const struct intake_redact_hints *hints)
+{
+    sc->hint_words = 0;
+    sc->hint_len = 0;
     if (!hints || !hints->author_name)
         return;
-    char s[LOOK + 16] = {0}; /* zero past the name: a word ends there, and 16 bytes
-                              * can always be read from any of its words */
-    size_t n = hints->author_name_len < LOOK ? hints->author_name_len : LOOK;
-    memcpy(s, hints->author_name, n);
-    for (size_t i = 0, words = 0; i < n && words < MAX_HINT; words++) {
-        struct caseinfo ci = {0};
-        uint32_t hash = 0;
-        uint64_t head = 0;
-        size_t w = ascii_word(s, sizeof s, i, &ci, &hash, &head);
-        if (w == 0)
-            break;
-        __builtin_prefetch(&nm->slot[hash & nm->mask]);
-        for (i += w; i < n && (bclass(s, i) == 'S' || bclass(s, i) == 'P'); i++)
-            ;
+    const char *s = hints->author_name;
+    size_t n = sc->hint_len = hint_cut(s, hints->author_name_len);
+    for (size_t i = 0, runs = 0; i < n;) {
+        if (!ascii_letter(s[i])) {
+            i++;
+            continue;
+        }
+        uint64_t key[2] = {0, 0};
+        size_t j = i;
+        for (; j < n && ascii_letter(s[j]); j++)
+            if (j - i < 16)
+                key[(j - i) >> 3] |= (uint64_t)(unsigned char)(s[j] | 32) << (8 * ((j - i) & 7));
+        if (j - i < 16) {
+            uint32_t h = hash_finish(hash_start(key[0], key[1], j - i));
+            sc->hint_words |= 1ull << (h & 63);
+            if (runs++ < MAX_HINT)
+                __builtin_prefetch(&sc->nm->slot[h & sc->nm->mask]);
+        }
+        i = j;
     }
 }
 
-/* Reads the author's display name into sc->hint. A name with a title and one word
- * ("Mrs Okafor") gives a surname. Nothing is kept when it does not read as a person's. */
+/* Reads the author's display name (as far as hint_prepare cut it) into sc->hint. A name
+ * with a title and one word ("Mrs Okafor") gives a surname. Nothing is kept when it does
+ * not read as a person's. */
 static void read_hint(struct scan *sc, const struct intake_redact_hints *hints)
 {
     sc->nhint = 0;
     memset(sc->hint_first, 0, sizeof sc->hint_first);
+    sc->hint_hashes = 0;
     if (!hints || !hints->author_name || hints->author_name_len == 0)
         return;
     const char *s = hints->author_name;
-    size_t n = hint_cut(s, hints->author_name_len), titles = 0;
+    size_t n = sc->hint_len, titles = 0; /* hint_prepare cut the name */
     for (size_t i = 0; i < n && sc->nhint < MAX_HINT;) {
         uint32_t cp;
         size_t k;
@@ -1192,6 +1319,7 @@ static void read_hint(struct scan *sc, const struct intake_redact_hints *hints)
     for (size_t h = 0; h < sc->nhint; h++) {
         unsigned char c0 = (unsigned char)sc->hint[h].key[0];
         sc->hint_first[c0 >> 3] |= (uint8_t)(1u << (c0 & 7));
+        sc->hint_hashes |= 1ull << (sc->hint[h].hash & 63);
     }
 }
 
@@ -1308,18 +1436,22 @@ static bool run_joined(const struct scan *sc, size_t i)
     return g == 0 || g == G_AMP;
 }
 
+/* Blocks within every run of capitalised words. Such words are all candidates, so only
+ * the candidates are walked. */
 static void block_all(struct scan *sc)
 {
-    for (size_t i = 0; i < sc->n;) {
+    for (size_t k = 0; k < sc->ncand;) {
+        size_t i = sc->cand[k];
         if (!run_word(sc, i)) {
-            i++;
+            k++;
             continue;
         }
         size_t b = i + 1;
         while (b < sc->n && run_word(sc, b) && run_joined(sc, b))
             b++;
         block_run(sc, i, b);
-        i = b;
+        while (k < sc->ncand && sc->cand[k] < b)
+            k++;
     }
 }
 
@@ -1888,17 +2020,24 @@ int pii_names_find(const pii_names *nm, const char *text, size_t len,
     sc->t = sc->local;
     sc->n = 0;
     sc->cap = LOCAL_TOKS;
+    sc->cand = sc->cand_local;
+    sc->ncand = 0;
     sc->lower_text = true;
     sc->marks = 0;
     sc->mark_lo = SIZE_MAX;
     sc->mark_hi = 0;
-    prefetch_hint(nm, hints);
+    hint_prepare(sc, hints);
     int rc = tokenise(sc);
     if (rc == 0) {
         read_hint(sc, hints);
         block_all(sc);
-        for (size_t i = 0; i < sc->n; i++)
-            rules_at(sc, i);
+        if (sc->lower_text) {
+            for (size_t i = 0; i < sc->n; i++)
+                rules_at(sc, i);
+        } else {
+            for (size_t k = 0; k < sc->ncand; k++)
+                rules_at(sc, sc->cand[k]);
+        }
         if (sc->marks) {
             rule_and(sc);
             rule_again(sc);
@@ -1909,6 +2048,8 @@ int pii_names_find(const pii_names *nm, const char *text, size_t len,
     }
     if (sc->t != sc->local)
         free(sc->t);
+    if (sc->cand != sc->cand_local)
+        free(sc->cand);
     return rc;
 }
 

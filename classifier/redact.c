@@ -96,7 +96,6 @@ void intake_redactor_free(intake_redactor *r)
     free(r->files);
     for (size_t i = 0; i < r->nwords; i++) {
         free(r->words[i].text);
-        pcre2_code_free(r->words[i].re);
     }
     free(r->words);
     free(r->groups);
@@ -193,23 +192,6 @@ static int compile_pattern(intake_redactor *r, const struct pii_detector *d,
     return 0;
 }
 
-/* Compiles each 'needs any' word as a literal, ASCII case ignored. Returns 0 or -1. */
-static int compile_words(intake_redactor *r)
-{
-    uint32_t opts = PCRE2_LITERAL | PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
-    for (size_t i = 0; i < r->nwords; i++) {
-        struct pii_word *w = &r->words[i];
-        int err;
-        PCRE2_SIZE off;
-        w->re = pcre2_compile((PCRE2_SPTR)w->text, PCRE2_ZERO_TERMINATED, opts, &err, &off,
-                              NULL);
-        if (w->re == NULL)
-            return -1; /* a literal only fails to compile when memory runs out */
-        w->jit = jit(w->re);
-    }
-    return 0;
-}
-
 static int compile_all(intake_redactor *r, intake_diag *diag)
 {
     int problems = 0;
@@ -220,7 +202,7 @@ static int compile_all(intake_redactor *r, intake_diag *diag)
             problems = rc < 0 ? -1 : problems + rc;
         }
     }
-    return problems == 0 ? compile_words(r) : problems;
+    return problems;
 }
 
 /* ---- reading the folder ------------------------------------------------------------- */

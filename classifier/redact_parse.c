@@ -12,6 +12,7 @@
 #include "redact_check.h"
 #include "redact_rules.h"
 #include "ruledir.h"
+#include "textutil.h"
 
 #define MAX_DIGITS_NEED 1000
 #define MAX_GROUP 99
@@ -237,7 +238,7 @@ static bool parse_uint(const char *s, unsigned long lo, unsigned long hi, uint32
 static void add_any_word(struct pstate *ps, const char *w, size_t n)
 {
     intake_redactor *r = ps->r;
-    struct pii_word *words = realloc(r->words, (r->nwords + 1) * sizeof *words);
+    struct anyword *words = realloc(r->words, (r->nwords + 1) * sizeof *words);
     if (words == NULL) {
         ps->oom = true;
         return;
@@ -246,7 +247,9 @@ static void add_any_word(struct pstate *ps, const char *w, size_t n)
     char *text = dup_or_oom(ps, w, n);
     if (text == NULL)
         return;
-    words[r->nwords++] = (struct pii_word){.text = text};
+    for (size_t i = 0; i < n; i++)
+        text[i] = (char)textutil_lower((unsigned char)text[i]);
+    words[r->nwords++] = (struct anyword){.text = text, .len = n};
     r->groups[r->ngroups - 1].n++;
 }
 

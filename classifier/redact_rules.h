@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "anyword.h"
 #include "intake/redact.h"
 #include "pii_names.h"
 
@@ -59,13 +60,6 @@ struct pii_detector {
     size_t nex;
 };
 
-/* One word of a 'needs any' line, searched for as a literal, ASCII case ignored. */
-struct pii_word {
-    char *text;     /* owned */
-    pcre2_code *re; /* owned */
-    bool jit;
-};
-
 /* The words of one 'needs any' line: r->words[first .. first + n). */
 struct pii_group {
     uint32_t first, n;
@@ -76,7 +70,8 @@ struct intake_redactor {
     size_t n, cap;
     char **files; /* owned file names */
     size_t nfiles;
-    struct pii_word *words; /* owned */
+    struct anyword *words; /* owned, each word's text too: the words of the 'needs any'
+                            * lines, ASCII letters in lower case */
     size_t nwords;
     struct pii_group *groups; /* owned; one per 'needs any' line over all detectors */
     uint32_t ngroups;

@@ -2,7 +2,7 @@
  * Finding personal data: one cheap pass works out what the text could hold (how many
  * digits, the longest run of them, whether a letter comes right before one); a detector
  * runs its patterns only when its needs are met (those features first, then its 'needs
- * any' words, each looked up at most once per text); validators check each candidate; the
+ * any' words, each line's looked up at most once per text, in one pass); validators check each candidate; the
  * names detector adds its spans; overlaps resolve to the longest span. All per-call state
  * lives in the context, one per thread.
  */
@@ -159,23 +159,14 @@ static void find_features(const char *text, size_t len, struct features *f)
     feature_bytes(s, i, len, f, &cur, &seps);
 }
 
-static bool word_found(intake_redact_ctx *c, const struct pii_word *w, const char *s,
-                       size_t len)
-{
-    int rc = w->jit ? pcre2_jit_match(w->re, (PCRE2_SPTR)s, len, 0, 0, c->md, c->mctx)
-                    : pcre2_match(w->re, (PCRE2_SPTR)s, len, 0, 0, c->md, c->mctx);
-    return rc >= 0;
-}
-
-/* True when the text holds a word of 'needs any' group g; looked up once per text. */
+/* True when the text holds a word of 'needs any' group g; looked up once per text, all
+ * the group's words in one pass. */
 static bool group_seen(intake_redact_ctx *c, uint32_t g, const char *s, size_t len)
 {
     if (c->seen[g] == GROUP_UNKNOWN) {
         const struct pii_group *grp = &c->r->groups[g];
-        c->seen[g] = GROUP_ABSENT;
-        for (uint32_t k = 0; k < grp->n && c->seen[g] == GROUP_ABSENT; k++)
-            if (word_found(c, &c->r->words[grp->first + k], s, len))
-                c->seen[g] = GROUP_SEEN;
+        bool in = anyword_in(s, len, &c->r->words[grp->first], grp->n);
+        c->seen[g] = in ? GROUP_SEEN : GROUP_ABSENT;
     }
     return c->seen[g] == GROUP_SEEN;
 }

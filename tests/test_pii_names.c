@@ -192,6 +192,21 @@ static void hints(void **state)
     assert_string_equal(found("Residents at Cedar House are angry", "Cedar House resident"), "");
     /* without the hint, a common-word name at a line start is left alone */
     assert_string_equal(found("Please reply.\n\nPat", NULL), "");
+    /* parts that are not a short word of ASCII letters are matched by their keys, not
+     * their hashes: accents, and a surname of 16 letters or more, in any case */
+    assert_string_equal(found("any news?\n\nsi\xc3\xa2n gruffydd", "Si\xc3\xa2n Gruffydd"),
+                        "si\xc3\xa2n gruffydd");
+    assert_string_equal(found("please call\n\nanna wolfeschlegelsteinhausen",
+                              "Anna Wolfeschlegelsteinhausen"),
+                        "anna wolfeschlegelsteinhausen");
+    /* only the name before " from ", " at ", " - " or "|" is the person's: the full name
+     * in lower case is found, and the rest of the display name is not part of it */
+    assert_string_equal(found("ok\n\njake ormerod resolveiq", "Jake Ormerod from ResolveIQ"),
+                        "jake ormerod");
+    assert_string_equal(found("ok\n\njake ormerod northgate", "Jake Ormerod - Northgate"),
+                        "jake ormerod");
+    assert_string_equal(found("ok\n\njake ormerod northgate", "Jake Ormerod Northgate"),
+                        "jake ormerod northgate");
 }
 
 static void not_names(void **state)

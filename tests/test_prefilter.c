@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "acscan.h"
+#include "anyword.h"
 #include "intake/normalise.h"
 #include "literals.h"
 #include "ruleset.h"
@@ -337,6 +338,63 @@ static void prefilter_is_sound_on_shipped_rules(void **state)
     intake_ruleset_free(rs);
 }
 
+/* The redactor's 'needs any' words: anyword_in against a plain search, position by
+ * position, over texts where the words (and their near misses) sit at every offset,
+ * including the last bytes, where the 16-byte blocks give way to single positions. */
+static bool naive_in(const char *s, size_t len, const struct anyword *w, size_t n)
+{
+    for (size_t i = 0; i < len; i++)
+        for (size_t k = 0; k < n; k++) {
+            size_t j = 0;
+            while (j < w[k].len && i + j < len &&
+                   (s[i + j] >= 'A' && s[i + j] <= 'Z' ? s[i + j] + 32 : s[i + j]) ==
+                       w[k].text[j])
+                j++;
+            if (j == w[k].len)
+                return true;
+        }
+    return false;
+}
+
+static void finds_any_word(void **state)
+{
+    (void)state;
+    /* the last two have bytes without bit 0x20 (a UTF-8 lead byte, "_") */
+    struct anyword w[] = {{"dob", 3},          {"d.o.b", 5}, {"birth", 5}, {"/c", 2},
+                          {"x", 1},            {"\xc3\xa9", 2}, {"a_", 2}};
+    /* near misses: "@" is "`" with bit 0x20 cleared, "D" and "d" are the same word */
+    static const char *const pieces[] = {"DoB", "d.o.B", "BIRTH", "s/c", "X", "do", "d.o",
+                                         "birt", "/C", "@", "`ob", "\xc3\xa9", "DOB\n",
+                                         " ", "e", "zz", "A_", "a\x7f"};
+    const size_t np = sizeof pieces / sizeof *pieces;
+    unsigned seed = 12345;
+    char text[80];
+    for (int round = 0; round < 20000; round++) {
+        size_t len = 0;
+        while (len < 60) {
+            seed = seed * 1103515245u + 12345u;
+            const char *p = pieces[(seed >> 16) % np];
+            size_t pl = strlen(p);
+            if (len + pl > 60)
+                break;
+            memcpy(text + len, p, pl);
+            len += pl;
+        }
+        size_t cut = (seed >> 8) % (len + 1); /* every length, 0 included */
+        for (size_t n = 1; n <= sizeof w / sizeof *w; n++)
+            assert_int_equal(anyword_in(text, cut, w, n), naive_in(text, cut, w, n));
+    }
+    assert_true(anyword_in("Her d.o.b is", 12, w, 2));
+    assert_false(anyword_in("doB", 2, w, 1));
+    /* more words than one batch: the ninth is found too */
+    struct anyword many[9];
+    for (int i = 0; i < 9; i++)
+        many[i] = (struct anyword){"qq", 2};
+    many[8] = (struct anyword){"zebra", 5};
+    assert_true(anyword_in("a long text about a ZEBRA at the very end", 41, many, 9));
+    assert_false(anyword_in("a long text about a ZEBR at the very end", 40, many, 9));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +404,7 @@ int main(void)
         cmocka_unit_test(splits_top_level_branches),
         cmocka_unit_test(scans_all_literals),
         cmocka_unit_test(prefilter_is_sound_on_shipped_rules),
+        cmocka_unit_test(finds_any_word),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
