@@ -1198,7 +1198,10 @@ static bool hint_spoils(const struct scan *sc, uint32_t f, uint16_t shape)
     return (f & NF_WORD) && !(f & NF_NAME) && !after_given;
 }
 
-static void hint_add(struct scan *sc, const char *w, size_t n, uint32_t f, uint16_t shape)
+/* Adds the word w[0..n) of the display name as a part, with its flags and shape; hash is
+ * its key's hash when hint_word read it as a word of ASCII letters, else 0. */
+static void hint_add(struct scan *sc, const char *w, size_t n, uint32_t f, uint16_t shape,
+                     uint32_t hash)
 {
     struct hint_part *p = &sc->hint[sc->nhint];
     if (shape & SH_INITIAL)
@@ -1206,9 +1209,9 @@ static void hint_add(struct scan *sc, const char *w, size_t n, uint32_t f, uint1
     p->len = make_key(w, n, p->key, false);
     if (p->len == 0)
         return;
-    p->hash = 0;
-    if (p->len < 16 && ascii_letters(p->key, p->len))
-        p->hash = hash_key(p->key, p->len);
+    p->hash = hash;
+    if (hash == 0 && p->len < 16 && ascii_letters(p->key, p->len))
+        p->hash = hash_key(p->key, p->len); /* as "Jo" in "Jo-" or "Jo'" */
     p->weak = (f & NF_TIER) != 0;
     p->role = HINT_OTHER;
     if (sc->nhint == 0 && (f & NF_FIRST) && !(shape & SH_INITIAL))
@@ -1220,17 +1223,18 @@ static void hint_add(struct scan *sc, const char *w, size_t n, uint32_t f, uint1
 }
 
 /* The word of the display name at s[i]: returns its length and gives its case shape
- * (with SH_DIGIT and SH_HYPHEN) and its flags, reading a word of ASCII letters only once. */
+ * (with SH_DIGIT and SH_HYPHEN), its flags and, for a word of ASCII letters (read only
+ * once), its key's hash (else 0). */
 static size_t hint_word(const pii_names *nm, const char *s, size_t n, size_t i,
-                        uint16_t *shape, uint32_t *f)
+                        uint16_t *shape, uint32_t *f, uint32_t *hash)
 {
     struct caseinfo ci = {0};
-    uint32_t hash = 0;
     uint64_t head = 0;
-    size_t w = ascii_word(s, n, i, &ci, &hash, &head);
+    *hash = 0;
+    size_t w = ascii_word(s, n, i, &ci, hash, &head);
     if (w > 0) {
         *shape = shape_of(&ci);
-        *f = lookup_letters(nm, s + i, w, hash, head);
+        *f = lookup_letters(nm, s + i, w, *hash, head);
         return w;
     }
     *shape = 0;
@@ -1300,7 +1304,8 @@ static void read_hint(struct scan *sc, const struct intake_redact_hints *hints)
         }
         uint16_t shape;
         uint32_t f;
-        size_t w = hint_word(sc->nm, s, n, i, &shape, &f);
+        uint32_t hash;
+        size_t w = hint_word(sc->nm, s, n, i, &shape, &f, &hash);
         bool skip = (f & (NF_TITLE | NF_POST_TITLE)) || (w == 6 && !memcmp(s + i, "Office", 6)) ||
                     (w == 2 && !memcmp(s + i, "of", 2));
         if (skip)
@@ -1309,7 +1314,7 @@ static void read_hint(struct scan *sc, const struct intake_redact_hints *hints)
             sc->nhint = 0;
             return;
         } else
-            hint_add(sc, s + i, w, f, shape);
+            hint_add(sc, s + i, w, f, shape, hash);
         i += w;
     }
     if (sc->nhint == 1 && titles > 0 && sc->hint[0].role != HINT_SUR)
