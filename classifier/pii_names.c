@@ -912,25 +912,16 @@ static int add_word(struct scan *sc, size_t i, uint16_t g, bool mention, size_t 
  * other word (add_word makes it then). Room for the token must be there. */
 static inline __attribute__((always_inline)) size_t add_lower(struct scan *sc, size_t i)
 {
-    const char *s = sc->text;
-    size_t n = sc->len;
-    if ((unsigned)((unsigned char)s[i] - 'a') >= 26u)
+    if ((unsigned)((unsigned char)sc->text[i] - 'a') >= 26u)
         return 0;
-    unsigned char tail[16] = {0};
-    const unsigned char *p = (const unsigned char *)s + i;
-    if (n - i < 16) {
-        memcpy(tail, p, n - i);
-        p = tail;
-    }
-    struct letters16 r;
-    read_letters16(p, &r);
-    size_t e = i + r.len;
-    char after = e < n ? bclass(s, e) : 'S';
-    if (r.len == 16 || (after != 'S' && after != 'N' && after != 'P'))
+    struct caseinfo ci; /* only its case matters, and the first letter says it */
+    uint32_t hash = 0;
+    uint64_t head = 0;
+    size_t e = i + ascii_word(sc->text, sc->len, i, &ci, &hash, &head);
+    if (e == i)
         return 0;
-    uint32_t hash = hash_finish(hash_start(r.lo, r.hi, r.len));
     sc->t[sc->n] = (struct tok){
-        .s = (uint32_t)i, .e = (uint32_t)e, .hash = hash, .head = r.lo, .shape = SH_LOWER};
+        .s = (uint32_t)i, .e = (uint32_t)e, .hash = hash, .head = head, .shape = SH_LOWER};
     sc->cand[sc->ncand] = (uint32_t)sc->n;
     sc->ncand += rules_may_act(sc, SH_LOWER, hash);
     sc->n++;
