@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "textutil.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -23,11 +24,9 @@ static bool word_at(const char *s, size_t len, size_t i, const struct anyword *w
 {
     if (w->len > len - i)
         return false;
-    for (size_t k = 0; k < w->len; k++) {
-        unsigned char c = (unsigned char)s[i + k];
-        if ((char)(c >= 'A' && c <= 'Z' ? c + 32 : c) != w->text[k])
+    for (size_t k = 0; k < w->len; k++)
+        if ((char)textutil_lower((unsigned char)s[i + k]) != w->text[k])
             return false;
-    }
     return true;
 }
 

@@ -94,9 +94,8 @@ void intake_redactor_free(intake_redactor *r)
     for (size_t i = 0; i < r->nfiles; i++)
         free(r->files[i]);
     free(r->files);
-    for (size_t i = 0; i < r->nwords; i++) {
+    for (size_t i = 0; i < r->nwords; i++)
         free(r->words[i].text);
-    }
     free(r->words);
     free(r->groups);
     pii_names_free(r->names);

@@ -82,13 +82,3 @@ int textutil_digit_value(char c, int base)
         return c - 'A' + 10;
     return -1;
 }
-
-bool textutil_is_alnum(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-unsigned char textutil_lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
